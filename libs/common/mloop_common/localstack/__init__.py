@@ -1,0 +1,1 @@
+"""The embedded local stack: broker, Postgres, artifact folder and the five services."""

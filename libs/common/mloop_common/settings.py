@@ -1,0 +1,127 @@
+"""One settings class for every service, read from `MLOOP_*` environment variables.
+
+The names are a contract (README lists them all). Local defaults describe the embedded stack;
+pointing `MLOOP_KAFKA_BOOTSTRAP`, `MLOOP_DATABASE_URL` or `MLOOP_ARTIFACT_URL` at real parts
+replaces the embedded ones. Every lease, window and time-to-live is here so tests can shrink it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICES = ("gateway", "trainer", "predictor", "monitor", "scheduler")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MLOOP_", extra="ignore", frozen=True)
+
+    environment: Literal["development", "production"] = Field(
+        "development", description="`production` refuses generated or well-known secrets."
+    )
+    home: Path = Field(
+        Path(".mloop"), description="Local data: Postgres files, artifacts, logs, admin key."
+    )
+    log_level: str = Field("INFO", description="Python logging level of every service.")
+
+    gateway_host: str = Field("127.0.0.1", description="Address the gateway listens on.")
+    gateway_port: int = Field(8000, ge=1, le=65535, description="Gateway HTTP port.")
+    predictor_host: str = Field("127.0.0.1", description="Address the predictor listens on.")
+    predictor_port: int = Field(8001, ge=1, le=65535, description="Predictor HTTP port.")
+    predictor_url: str | None = Field(
+        None, description="Where the gateway reaches the predictor; default from host and port."
+    )
+    trainer_port: int = Field(8002, ge=1, le=65535, description="Trainer health/metrics port.")
+    monitor_port: int = Field(8003, ge=1, le=65535, description="Monitor health/metrics port.")
+    scheduler_port: int = Field(8004, ge=1, le=65535, description="Scheduler health port.")
+
+    kafka_bootstrap: str | None = Field(
+        None, description="Kafka bootstrap servers; when unset `make run` starts a local broker."
+    )
+    local_kafka_port: int | None = Field(
+        None, ge=1, le=65535, description="Port of the local broker; a free one when unset."
+    )
+    kafka_partitions: int = Field(3, ge=1, description="Partitions of every topic MLoop creates.")
+    feedback_topic: str = Field(
+        "mloop.feedback", description="Topic where apps publish bare feedback JSON."
+    )
+
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL (postgresql+asyncpg://...); unset: embedded Postgres."
+    )
+    artifact_url: str | None = Field(
+        None, description="`file:///dir` or `s3://bucket/prefix`; unset: `$MLOOP_HOME/artifacts`."
+    )
+    s3_endpoint_url: str | None = Field(
+        None, description="S3 endpoint (MinIO, moto); credentials come from the AWS variables."
+    )
+    admin_key: str | None = Field(
+        None, description="Bootstrap admin API key; generated and kept under MLOOP_HOME if unset."
+    )
+    otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP endpoint for traces and metrics; unset: no export."
+    )
+
+    heartbeat_interval: float = Field(2.0, gt=0, description="Seconds between heartbeats.")
+    heartbeat_timeout: float = Field(
+        10.0, gt=0, description="A service without a heartbeat for this long is down."
+    )
+    consumer_max_attempts: int = Field(
+        4, ge=1, description="Tries of a failing message before it is dead-lettered."
+    )
+    consumer_backoff: float = Field(
+        0.5, ge=0, description="First retry delay in seconds; doubles on every try."
+    )
+    outbox_poll_interval: float = Field(
+        0.2, gt=0, description="Seconds between outbox polls when idle."
+    )
+    outbox_batch_size: int = Field(500, ge=1, description="Outbox rows published per round.")
+    outbox_retention: float = Field(
+        86400.0, gt=0, description="Seconds published outbox rows are kept for replay."
+    )
+    broker_check_interval: float = Field(
+        5.0, gt=0, description="Seconds between checks that the broker was not replaced."
+    )
+    lease_ttl: float = Field(
+        60.0, gt=0, description="Seconds a claimed piece of long work stays leased unrenewed."
+    )
+    reconcile_interval: float = Field(
+        10.0, gt=0, description="Seconds between re-queues of work whose lease expired."
+    )
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+    @model_validator(mode="after")
+    def _no_generated_secrets_in_production(self) -> Settings:
+        if self.environment == "production" and not self.admin_key:
+            raise ValueError("MLOOP_ADMIN_KEY must be set when MLOOP_ENVIRONMENT=production")
+        if self.admin_key is not None and len(self.admin_key) < 16:
+            raise ValueError("MLOOP_ADMIN_KEY must be at least 16 characters")
+        return self
+
+    @property
+    def resolved_artifact_url(self) -> str:
+        return self.artifact_url or (self.home / "artifacts").as_uri()
+
+    @property
+    def resolved_predictor_url(self) -> str:
+        return self.predictor_url or f"http://{self.predictor_host}:{self.predictor_port}"
+
+    def service_port(self, service: str) -> int:
+        return getattr(self, f"{service}_port")
+
+    def require_kafka(self) -> str:
+        if not self.kafka_bootstrap:
+            raise RuntimeError("MLOOP_KAFKA_BOOTSTRAP is not set (run the stack with `make run`)")
+        return self.kafka_bootstrap
+
+    def require_database(self) -> str:
+        if not self.database_url:
+            raise RuntimeError("MLOOP_DATABASE_URL is not set (run the stack with `make run`)")
+        return self.database_url

@@ -1,0 +1,1 @@
+"""MLoop monitor: Stores predictions and feedback; detects drift and decay."""

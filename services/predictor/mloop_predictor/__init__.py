@@ -1,0 +1,1 @@
+"""MLoop predictor: Serves online predictions and runs batch prediction jobs."""

@@ -1,0 +1,15 @@
+"""Wiring of the predictor: settings in, a FastAPI app (health, metrics) running its broker out."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from mloop_common.runtime import ServiceRuntime
+from mloop_common.settings import Settings
+
+SERVICE = "predictor"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    runtime = ServiceRuntime(settings or Settings(), service=SERVICE)
+    app = runtime.create_app(title="MLoop predictor")
+    return app

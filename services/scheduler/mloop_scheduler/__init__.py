@@ -1,0 +1,1 @@
+"""MLoop scheduler: Owns triggers, workflows and deployment state."""

@@ -1,0 +1,1 @@
+"""MLoop trainer: Trains models from TrainModel and PrepareDataset commands."""

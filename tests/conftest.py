@@ -1,0 +1,40 @@
+"""Test layers: tests/unit (pure and in-memory), tests/integration (real local broker, Postgres,
+moto's S3 server), tests/e2e (the real `make run` path). The summary prints time per layer."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+
+pytest_plugins = ["tests.fixtures.s3", "tests.fixtures.stack"]
+
+_layer_seconds: dict[str, float] = defaultdict(float)
+_layer_counts: dict[str, int] = defaultdict(int)
+
+
+def _layer(nodeid: str) -> str:
+    parts = nodeid.split("/")
+    return parts[1] if len(parts) > 2 and parts[0] == "tests" else "other"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        layer = _layer(item.nodeid)
+        if layer in ("integration", "e2e"):
+            item.add_marker(getattr(pytest.mark, layer))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _layer_seconds[_layer(report.nodeid)] += report.duration
+    if report.when == "call":
+        _layer_counts[_layer(report.nodeid)] += 1
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    terminalreporter.section("time per layer")
+    for layer in ("unit", "integration", "e2e", "other"):
+        if _layer_counts.get(layer):
+            terminalreporter.write_line(
+                f"{layer:<12} {_layer_counts[layer]:>4} tests {_layer_seconds[layer]:>8.1f} s"
+            )
