@@ -9,7 +9,7 @@ from mloop_common.settings import Settings
 from mloop_common.storage import create_artifact_store
 
 from mloop_gateway import handlers
-from mloop_gateway.entrypoints import health, messages
+from mloop_gateway.entrypoints import health, keys, messages
 
 SERVICE = "gateway"
 
@@ -27,4 +27,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.heartbeats = heartbeats
     app.state.store = create_artifact_store(settings)
     app.include_router(health.router)
+    app.include_router(keys.router)
     return app

@@ -34,6 +34,8 @@ class Database:
             try:
                 yield session
             finally:
+                # Detach first, so objects read in the block keep their loaded values.
+                session.expunge_all()
                 await session.rollback()
 
     async def ping(self) -> None:

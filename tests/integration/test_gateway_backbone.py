@@ -1,0 +1,115 @@
+"""The gateway on the real stack: API keys go through the outbox, and the trace begun by the
+request continues in the service that consumes the resulting message."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from faststream.kafka import KafkaRouter
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from mloop_common import topics
+from mloop_common.broker import create_broker, work_subscriber
+from mloop_common.messages.events import KeysChanged
+from mloop_common.settings import Settings
+from mloop_common.telemetry import setup_telemetry
+from mloop_gateway.main import create_app
+from tests.fixtures.messaging import wait_until
+
+ADMIN = "test-admin-key-0123456789"
+
+
+@pytest.fixture(scope="module")
+def spans() -> InMemorySpanExporter:
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
+@pytest.fixture
+async def gateway(settings: Settings, spans) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings.model_copy(update={"admin_key": ADMIN}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            yield client
+
+
+async def test_keys_need_an_admin_key(gateway: httpx.AsyncClient) -> None:
+    anonymous = await gateway.get("/api/keys")
+    assert anonymous.status_code == 401
+    assert anonymous.headers["content-type"] == "application/problem+json"
+    wrong = await gateway.get("/api/keys", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    created = await gateway.post("/api/keys", json={"name": "app", "role": "viewer"},
+                                 headers=admin)
+    assert created.status_code == 201
+    viewer = {"Authorization": f"Bearer {created.json()['key']}"}
+    assert (await gateway.get("/api/keys", headers=viewer)).status_code == 403
+    listed = (await gateway.get("/api/keys", headers=admin)).json()
+    assert created.json()["id"] in {key["id"] for key in listed}
+    assert all("key" not in key for key in listed)
+
+    invalid = await gateway.post("/api/keys", json={"name": "", "role": "root"}, headers=admin)
+    assert invalid.status_code == 422
+    assert {tuple(e["loc"]) for e in invalid.json()["errors"]} == {
+        ("body", "name"), ("body", "role")}
+
+    revoked = await gateway.delete(f"/api/keys/{created.json()['id']}", headers=admin)
+    assert revoked.status_code == 204
+    assert (await gateway.get("/api/keys", headers=viewer)).status_code == 401
+    missing = await gateway.delete(f"/api/keys/{uuid.uuid4()}", headers=admin)
+    assert missing.status_code == 404
+
+
+async def test_trace_of_a_gateway_request_continues_in_the_consumer(
+    settings: Settings, gateway: httpx.AsyncClient, spans: InMemorySpanExporter
+) -> None:
+    consumed: dict[uuid.UUID, str] = {}
+    consumer = create_broker(settings, service="test", telemetry=setup_telemetry(settings, "t"))
+    router = KafkaRouter()
+
+    @work_subscriber(router, topics.KEYS_CHANGED, group=f"mloop.test.{uuid.uuid4().hex[:6]}")
+    async def on_keys_changed(message: KeysChanged) -> None:
+        span_context = trace.get_current_span().get_span_context()
+        consumed[message.key_id] = format(span_context.trace_id, "032x")
+
+    consumer.include_router(router)
+    await consumer.start()
+    try:
+        spans.clear()
+        response = await gateway.post(
+            "/api/keys", json={"name": "traced", "role": "viewer"},
+            headers={"Authorization": f"Bearer {ADMIN}"},
+        )
+        key_id = uuid.UUID(response.json()["id"])
+
+        async def consumed_it() -> bool:
+            return key_id in consumed
+
+        await wait_until(consumed_it, timeout=30)
+    finally:
+        await consumer.stop()
+    await asyncio.sleep(0.2)
+    server_spans = [s for s in spans.get_finished_spans()
+                    if s.kind == trace.SpanKind.SERVER and s.name.startswith("POST /api/keys")]
+    assert len(server_spans) == 1
+    request_trace = format(server_spans[0].context.trace_id, "032x")
+    assert consumed[key_id] == request_trace
+    consumer_spans = [s for s in spans.get_finished_spans()
+                      if s.kind == trace.SpanKind.CONSUMER
+                      and format(s.context.trace_id, "032x") == request_trace]
+    assert consumer_spans, "no consumer span joined the request's trace"
