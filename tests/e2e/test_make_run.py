@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 import psutil
-
 from mloop_common.localstack.parts import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,8 +36,10 @@ def _postgres_of(home: Path) -> list[psutil.Process]:
 
 def test_make_run_comes_up_healthy_and_stops_clean(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    ports = {name: free_port() for name in ["gateway", "predictor", "trainer", "monitor",
-                                             "scheduler", "kafka"]}
+    ports = {
+        name: free_port()
+        for name in ["gateway", "predictor", "trainer", "monitor", "scheduler", "kafka"]
+    }
     env = dict(
         os.environ,
         MLOOP_HOME=str(home),
@@ -57,8 +58,12 @@ def test_make_run_comes_up_healthy_and_stops_clean(tmp_path: Path) -> None:
     started = time.monotonic()
     with output.open("wb") as out:
         make = subprocess.Popen(
-            [shutil.which("make") or "make", "-s", "run"], cwd=REPO, env=env, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            [shutil.which("make") or "make", "-s", "run"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         deadline = time.monotonic() + 240
@@ -87,8 +92,12 @@ def test_make_run_comes_up_healthy_and_stops_clean(tmp_path: Path) -> None:
         trainer.send_signal(signal.SIGSTOP)
         try:
             deadline = time.monotonic() + 15
-            while httpx.get(f"http://127.0.0.1:{ports['gateway']}/api/health").json()[
-                "services"]["trainer"] != "down":
+            while (
+                httpx.get(f"http://127.0.0.1:{ports['gateway']}/api/health").json()["services"][
+                    "trainer"
+                ]
+                != "down"
+            ):
                 assert time.monotonic() < deadline, "a stopped trainer still shows as ok"
                 time.sleep(0.5)
         finally:

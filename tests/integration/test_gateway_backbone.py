@@ -10,17 +10,17 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from faststream.kafka import KafkaRouter
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
 from mloop_common import topics
 from mloop_common.broker import create_broker, work_subscriber
 from mloop_common.messages.events import KeysChanged
 from mloop_common.settings import Settings
 from mloop_common.telemetry import setup_telemetry
 from mloop_gateway.main import create_app
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
 from tests.fixtures.messaging import wait_until
 
 ADMIN = "test-admin-key-0123456789"
@@ -54,8 +54,7 @@ async def test_keys_need_an_admin_key(gateway: httpx.AsyncClient) -> None:
     assert wrong.status_code == 401
 
     admin = {"Authorization": f"Bearer {ADMIN}"}
-    created = await gateway.post("/api/keys", json={"name": "app", "role": "viewer"},
-                                 headers=admin)
+    created = await gateway.post("/api/keys", json={"name": "app", "role": "viewer"}, headers=admin)
     assert created.status_code == 201
     viewer = {"Authorization": f"Bearer {created.json()['key']}"}
     assert (await gateway.get("/api/keys", headers=viewer)).status_code == 403
@@ -66,7 +65,9 @@ async def test_keys_need_an_admin_key(gateway: httpx.AsyncClient) -> None:
     invalid = await gateway.post("/api/keys", json={"name": "", "role": "root"}, headers=admin)
     assert invalid.status_code == 422
     assert {tuple(e["loc"]) for e in invalid.json()["errors"]} == {
-        ("body", "name"), ("body", "role")}
+        ("body", "name"),
+        ("body", "role"),
+    }
 
     revoked = await gateway.delete(f"/api/keys/{created.json()['id']}", headers=admin)
     assert revoked.status_code == 204
@@ -92,7 +93,8 @@ async def test_trace_of_a_gateway_request_continues_in_the_consumer(
     try:
         spans.clear()
         response = await gateway.post(
-            "/api/keys", json={"name": "traced", "role": "viewer"},
+            "/api/keys",
+            json={"name": "traced", "role": "viewer"},
             headers={"Authorization": f"Bearer {ADMIN}"},
         )
         key_id = uuid.UUID(response.json()["id"])
@@ -104,12 +106,17 @@ async def test_trace_of_a_gateway_request_continues_in_the_consumer(
     finally:
         await consumer.stop()
     await asyncio.sleep(0.2)
-    server_spans = [s for s in spans.get_finished_spans()
-                    if s.kind == trace.SpanKind.SERVER and s.name.startswith("POST /api/keys")]
+    server_spans = [
+        s
+        for s in spans.get_finished_spans()
+        if s.kind == trace.SpanKind.SERVER and s.name.startswith("POST /api/keys")
+    ]
     assert len(server_spans) == 1
     request_trace = format(server_spans[0].context.trace_id, "032x")
     assert consumed[key_id] == request_trace
-    consumer_spans = [s for s in spans.get_finished_spans()
-                      if s.kind == trace.SpanKind.CONSUMER
-                      and format(s.context.trace_id, "032x") == request_trace]
+    consumer_spans = [
+        s
+        for s in spans.get_finished_spans()
+        if s.kind == trace.SpanKind.CONSUMER and format(s.context.trace_id, "032x") == request_trace
+    ]
     assert consumer_spans, "no consumer span joined the request's trace"

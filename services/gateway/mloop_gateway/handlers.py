@@ -8,15 +8,14 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from mloop_common import outbox
 from mloop_common.db.engine import Database
 from mloop_common.db.models import ApiKey
 from mloop_common.messages.events import KeysChanged
 from mloop_common.problems import Problem
 from mloop_common.runtime import ServiceRuntime
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 SERVICE = "gateway"
 
@@ -29,8 +28,9 @@ def _announce(session: AsyncSession, key: ApiKey) -> None:
     outbox.stage(
         session,
         service=SERVICE,
-        message=KeysChanged(key_id=key.id, role=key.role, key_hash=key.key_hash,
-                            revoked=key.revoked_at is not None),
+        message=KeysChanged(
+            key_id=key.id, role=key.role, key_hash=key.key_hash, revoked=key.revoked_at is not None
+        ),
     )
 
 
@@ -40,8 +40,13 @@ async def ensure_admin_key(db: Database, secret: str) -> None:
     async with db.transaction() as session:
         if await session.scalar(select(ApiKey.id).where(ApiKey.key_hash == key_hash)):
             return
-        key = ApiKey(id=uuid.uuid4(), name="bootstrap admin", role="admin", key_hash=key_hash,
-                     prefix=secret[:8])
+        key = ApiKey(
+            id=uuid.uuid4(),
+            name="bootstrap admin",
+            role="admin",
+            key_hash=key_hash,
+            prefix=secret[:8],
+        )
         session.add(key)
         _announce(session, key)
         await session.commit()
@@ -50,8 +55,15 @@ async def ensure_admin_key(db: Database, secret: str) -> None:
 async def create_key(runtime: ServiceRuntime, *, name: str, role: str) -> tuple[ApiKey, str]:
     secret = "mlk_" + secrets.token_urlsafe(32)
     async with runtime.db.transaction() as session:
-        key = ApiKey(id=uuid.uuid4(), name=name, role=role, key_hash=hash_key(secret),
-                     prefix=secret[:8], created_at=datetime.now(UTC), revoked_at=None)
+        key = ApiKey(
+            id=uuid.uuid4(),
+            name=name,
+            role=role,
+            key_hash=hash_key(secret),
+            prefix=secret[:8],
+            created_at=datetime.now(UTC),
+            revoked_at=None,
+        )
         session.add(key)
         _announce(session, key)
         await session.commit()

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
-
 from mloop_common.db.models import ApiKey
 from mloop_common.problems import Problem
+from sqlalchemy import select
+
 from mloop_gateway.handlers import hash_key
 
 bearer = HTTPBearer(auto_error=False)

@@ -38,8 +38,9 @@ async def create_key(body: KeyCreate, request: Request, caller: AdminKey) -> Key
     key, secret = await handlers.create_key(
         request.app.state.runtime, name=body.name, role=body.role
     )
-    return KeyCreated(**KeyPublic.model_validate(key, from_attributes=True).model_dump(),
-                      key=secret)
+    return KeyCreated(
+        **KeyPublic.model_validate(key, from_attributes=True).model_dump(), key=secret
+    )
 
 
 @router.get("", response_model=list[KeyPublic])
