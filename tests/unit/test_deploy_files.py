@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import shlex
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -93,8 +95,6 @@ def _resolve(value: str) -> str:
 
 def _settings_for(service: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The `Settings` a service would build from its compose environment."""
-    import os
-
     for key in list(os.environ):
         if key.startswith("MLOOP_"):
             monkeypatch.delenv(key)
@@ -102,10 +102,6 @@ def _settings_for(service: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> S
         if key.startswith("MLOOP_"):
             monkeypatch.setenv(key, _resolve(value))
     return Settings()
-
-
-def _port_setting(service_name: str) -> str:
-    return f"{service_name}_port"
 
 
 def _container_ports(service: dict[str, Any]) -> list[int]:
@@ -425,7 +421,7 @@ def _copies() -> list[tuple[int, list[str]]]:
     return copies
 
 
-def _first_index(predicate) -> int:  # type: ignore[no-untyped-def]
+def _first_index(predicate: Callable[[str, str], bool]) -> int:
     for index, (keyword, arguments) in enumerate(INSTRUCTIONS):
         if predicate(keyword, arguments):
             return index
@@ -533,7 +529,9 @@ def test_dependency_layer_has_every_member_pyproject_and_the_lock() -> None:
     needed += [member / "pyproject.toml" for member in _workspace_members()]
     for path in needed:
         assert _covered_by_copy(path, cached_sync), f"{path.relative_to(ROOT)} not copied in time"
-    package_dirs = [p for m in _workspace_members() for p in m.iterdir() if p.name.startswith("mloop")]
+    package_dirs = [
+        p for m in _workspace_members() for p in m.iterdir() if p.name.startswith("mloop")
+    ]
     early = [p for p in package_dirs if _covered_by_copy(p, cached_sync)]
     assert not early, f"sources copied before the cached layer: {early}"
 

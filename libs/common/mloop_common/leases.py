@@ -126,9 +126,3 @@ async def held(
         with contextlib.suppress(asyncio.CancelledError, LeaseLost):
             await task
 
-
-async def reconcile_forever(db: Database, model: type[W], *, interval: float) -> None:
-    """The reconciler loop a service runs (`runtime.add_loop`) for each of its work tables."""
-    while True:
-        await requeue_expired(db, model)
-        await asyncio.sleep(interval)

@@ -109,10 +109,6 @@ class Settings(BaseSettings):
     def resolved_artifact_url(self) -> str:
         return self.artifact_url or (self.home / "artifacts").as_uri()
 
-    @property
-    def resolved_predictor_url(self) -> str:
-        return self.predictor_url or f"http://{self.predictor_host}:{self.predictor_port}"
-
     def service_port(self, service: str) -> int:
         return getattr(self, f"{service}_port")
 
