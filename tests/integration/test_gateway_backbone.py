@@ -120,3 +120,21 @@ async def test_trace_of_a_gateway_request_continues_in_the_consumer(
         if s.kind == trace.SpanKind.CONSUMER and format(s.context.trace_id, "032x") == request_trace
     ]
     assert consumer_spans, "no consumer span joined the request's trace"
+
+
+async def test_metrics_report_request_latency_and_messages(gateway: httpx.AsyncClient) -> None:
+    await gateway.get("/api/keys")  # a 401 is a request too
+
+    async def heartbeats_counted() -> bool:
+        text = (await gateway.get("/metrics")).text
+        return any(
+            line.startswith("faststream_received_messages_total{") and topics.HEARTBEATS in line
+            for line in text.splitlines()
+        )
+
+    await wait_until(heartbeats_counted, timeout=15)
+    text = (await gateway.get("/metrics")).text
+    assert (
+        'mloop_http_request_duration_seconds_count{method="GET",route="/api/keys",'
+        'status="401"} 1.0' in text
+    )
