@@ -24,6 +24,7 @@ COPY services/trainer/pyproject.toml services/trainer/
 COPY services/predictor/pyproject.toml services/predictor/
 COPY services/monitor/pyproject.toml services/monitor/
 COPY services/scheduler/pyproject.toml services/scheduler/
+COPY clients/python/pyproject.toml clients/python/
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-install-workspace
 
@@ -34,6 +35,7 @@ COPY services/trainer/mloop_trainer services/trainer/mloop_trainer
 COPY services/predictor/mloop_predictor services/predictor/mloop_predictor
 COPY services/monitor/mloop_monitor services/monitor/mloop_monitor
 COPY services/scheduler/mloop_scheduler services/scheduler/mloop_scheduler
+COPY clients/python/mloop_client clients/python/mloop_client
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev \
     && python -m compileall -q libs services

@@ -32,6 +32,11 @@ class Problem(Exception):
         self.errors, self.type = errors, type_
 
 
+def invalid(loc: list[Any], msg: str, type_: str = "value_error") -> Problem:
+    """A 422 for one field at fault: `loc` is its path, e.g. `["body", "name"]`."""
+    return Problem(422, "Invalid request", msg, errors=[{"loc": loc, "msg": msg, "type": type_}])
+
+
 def problem_response(problem: Problem) -> JSONResponse:
     body: dict[str, Any] = {"type": problem.type, "title": problem.title, "status": problem.status}
     if problem.detail:

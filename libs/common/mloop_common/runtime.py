@@ -58,6 +58,10 @@ class ServiceRuntime:
         """Run `step` once the broker is up, before the service reports itself started."""
         self._startup.append(step)
 
+    def add_loop(self, loop: Callable[[], Awaitable[None]]) -> None:
+        """Keep `loop` running in the background (restarted if it crashes) while the app runs."""
+        self._loops.append(loop)
+
     def create_app(self, **fastapi_options: object) -> FastAPI:
         app = FastAPI(lifespan=self.lifespan, **fastapi_options)  # type: ignore[arg-type]
         self.telemetry.instrument(app)

@@ -92,6 +92,19 @@ class Settings(BaseSettings):
         10.0, gt=0, description="Seconds between re-queues of work whose lease expired."
     )
 
+    upload_max_bytes: int = Field(
+        2 * 1024**3, gt=0, description="Largest dataset upload accepted, in bytes."
+    )
+    upload_max_columns: int = Field(
+        2000, ge=1, description="Most columns a dataset upload may have."
+    )
+    idempotency_ttl: float = Field(
+        86400.0, gt=0, description="Seconds an Idempotency-Key's first answer is replayed."
+    )
+    key_refresh_interval: float = Field(
+        5.0, gt=0, description="Seconds between full reloads of a replica's in-memory API keys."
+    )
+
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:

@@ -4,28 +4,49 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from mloop_common.heartbeat import HeartbeatBoard
+from mloop_common.keyring import KeyRing
 from mloop_common.runtime import ServiceRuntime
 from mloop_common.settings import Settings
 from mloop_common.storage import create_artifact_store
 
-from mloop_gateway import handlers
-from mloop_gateway.entrypoints import health, keys, messages
+from mloop_gateway.context import SERVICE, Gateway
+from mloop_gateway.entrypoints import (
+    audit,
+    data,
+    feature_sets,
+    health,
+    keys,
+    messages,
+    scenarios,
+)
+from mloop_gateway.entrypoints.idempotency import IdempotencyMiddleware, purge_expired
+from mloop_gateway.handlers.keys import ensure_admin_key
 
-SERVICE = "gateway"
+ROUTERS = (health, keys, audit, scenarios, data, feature_sets)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(settings, service=SERVICE)
-    heartbeats = HeartbeatBoard(timeout=settings.heartbeat_timeout)
-    runtime.broker.include_router(messages.build_router(heartbeats))
+    gw = Gateway(
+        runtime=runtime,
+        keyring=KeyRing(),
+        store=create_artifact_store(settings),
+        heartbeats=HeartbeatBoard(timeout=settings.heartbeat_timeout),
+    )
+    runtime.broker.include_router(messages.build_router(gw))
     if settings.admin_key:
         admin_key = settings.admin_key
-        runtime.add_startup(lambda: handlers.ensure_admin_key(runtime.db, admin_key))
+        runtime.add_startup(lambda: ensure_admin_key(runtime.db, admin_key))
+    runtime.add_startup(lambda: gw.keyring.load(runtime.db))
+    runtime.add_loop(
+        lambda: gw.keyring.keep_fresh(runtime.db, interval=settings.key_refresh_interval)
+    )
+    runtime.add_loop(lambda: purge_expired(runtime.db, ttl=settings.idempotency_ttl))
 
     app = runtime.create_app(title="MLoop", version="0.1.0")
-    app.state.heartbeats = heartbeats
-    app.state.store = create_artifact_store(settings)
-    app.include_router(health.router)
-    app.include_router(keys.router)
+    app.state.gateway = gw
+    app.add_middleware(IdempotencyMiddleware, db=runtime.db, ttl=settings.idempotency_ttl)
+    for module in ROUTERS:
+        app.include_router(module.router)
     return app

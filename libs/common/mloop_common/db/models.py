@@ -79,6 +79,7 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     note: Mapped[str | None] = mapped_column(Text)
+    scenarios: Mapped[list[str] | None] = mapped_column(JSONB)
 
 
 class KafkaCluster(Base):

@@ -65,6 +65,10 @@ class KeysChanged(Message):
     role: str = Field(description="admin, editor, viewer or predictor.")
     key_hash: str = Field(description="sha256 of the secret; never the secret itself.")
     revoked: bool = Field(False, description="True when the key was revoked.")
+    name: str = Field("", description="The key's name.")
+    scenarios: list[uuid.UUID] | None = Field(
+        None, description="Scenarios the key is limited to; null for all."
+    )
 
 
 class RunStarted(Message):

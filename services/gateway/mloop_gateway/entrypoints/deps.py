@@ -1,38 +1,66 @@
-"""Request dependencies: the caller's API key and its role."""
+"""Request dependencies: the caller's grant, checked against the route's policy.
+
+Every route declares exactly one policy through `Admin`, `Editor`, `Viewer` or `Predictor`
+(tests walk the app's routes and fail on a route without one). Keys are checked against the
+in-memory key ring: no database round trip per request.
+"""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from mloop_common.db.models import ApiKey
+from mloop_common.keyring import Grant
 from mloop_common.problems import Problem
-from sqlalchemy import select
 
-from mloop_gateway.handlers import hash_key
+from mloop_gateway.context import Gateway
+from mloop_gateway.domain.access import Policy, allows
 
 bearer = HTTPBearer(auto_error=False)
 
 
-async def current_key(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> ApiKey:
-    if credentials is None:
-        raise Problem(401, "Unauthorized", "Send an API key as `Authorization: Bearer <key>`.")
-    async with request.app.state.runtime.db.transaction() as session:
-        key = await session.scalar(
-            select(ApiKey).where(ApiKey.key_hash == hash_key(credentials.credentials))
-        )
-    if key is None or key.revoked_at is not None:
-        raise Problem(401, "Unauthorized", "The API key is unknown or revoked.")
-    return key
+class Allow:
+    """Dependency: a valid key (else 401) whose role the policy allows (else 403)."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+
+    async def __call__(
+        self,
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Grant:
+        if credentials is None:
+            raise Problem(401, "Unauthorized", "Send an API key as `Authorization: Bearer <key>`.")
+        gateway: Gateway = request.app.state.gateway
+        grant = gateway.keyring.lookup(credentials.credentials)
+        if grant is None:
+            raise Problem(401, "Unauthorized", "The API key is unknown or revoked.")
+        if not allows(self.policy, grant.role):
+            raise Problem(403, "Forbidden", f"This needs a key with the {self.policy} role.")
+        return grant
 
 
-async def admin_key(key: Annotated[ApiKey, Depends(current_key)]) -> ApiKey:
-    if key.role != "admin":
-        raise Problem(403, "Forbidden", "This needs an admin key.")
-    return key
+Admin = Annotated[Grant, Depends(Allow("admin"))]
+Editor = Annotated[Grant, Depends(Allow("editor"))]
+Viewer = Annotated[Grant, Depends(Allow("viewer"))]
+Predictor = Annotated[Grant, Depends(Allow("predictor"))]
 
 
-AdminKey = Annotated[ApiKey, Depends(admin_key)]
+def get_gateway(request: Request) -> Gateway:
+    return request.app.state.gateway
+
+
+Ctx = Annotated[Gateway, Depends(get_gateway)]
+
+
+def not_found(kind: str, id_: object) -> Problem:
+    return Problem(404, "Not found", f"No {kind} {id_}.")
+
+
+def check_scope(grant: Grant, scenario_id: uuid.UUID) -> None:
+    """A scoped key sees nothing outside its scenarios: 404, as if they did not exist."""
+    if not grant.sees(scenario_id):
+        raise not_found("scenario", scenario_id)

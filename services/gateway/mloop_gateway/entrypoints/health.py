@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from mloop_gateway.domain.health import Health, Status, summarise
+from mloop_gateway.entrypoints.deps import Ctx
 
 router = APIRouter()
 
@@ -23,9 +24,9 @@ async def _probe(check: Callable[[], Awaitable[object]]) -> Status:
 
 
 @router.get("/api/health", response_model=Health, tags=["health"])
-async def health(request: Request) -> Health:
-    runtime = request.app.state.runtime
-    store = request.app.state.store
+async def health(gw: Ctx) -> Health:
+    """Open to all (no key): load balancers and `make run` poll it."""
+    runtime, store = gw.runtime, gw.store
 
     async def kafka() -> None:
         if not await runtime.broker.ping(timeout=PROBE_TIMEOUT):
@@ -35,6 +36,6 @@ async def health(request: Request) -> Health:
         _probe(kafka), _probe(runtime.db.ping), _probe(lambda: asyncio.to_thread(store.check))
     )
     return summarise(
-        request.app.state.heartbeats.status(),
+        gw.heartbeats.status(),
         {"kafka": kafka_status, "postgres": postgres_status, "storage": storage_status},
     )

@@ -1,0 +1,67 @@
+"""`/api/scenarios`: create, list, read, change and delete scenarios."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from mloop_common.problems import invalid
+
+from mloop_gateway.domain.paging import BadCursor, encode_cursor
+from mloop_gateway.entrypoints.deps import Ctx, Editor, Viewer
+from mloop_gateway.entrypoints.schemas import Page, ScenarioCreate, ScenarioPublic, ScenarioUpdate
+from mloop_gateway.handlers import data, scenarios
+
+router = APIRouter(prefix="/api/scenarios", tags=["scenarios"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ScenarioPublic)
+async def create_scenario(body: ScenarioCreate, gw: Ctx, caller: Editor) -> ScenarioPublic:
+    scenario = await scenarios.create(gw, caller, body.model_dump())
+    return ScenarioPublic.model_validate(scenario)
+
+
+@router.get("", response_model=Page[ScenarioPublic])
+async def list_scenarios(
+    gw: Ctx,
+    caller: Viewer,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    tag: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006 (FastAPI copies it)
+) -> Page[ScenarioPublic]:
+    try:
+        found = await scenarios.page(gw, caller, limit=limit, cursor=cursor, tags=tag)
+    except BadCursor as err:
+        raise invalid(["query", "cursor"], str(err), "cursor") from err
+    last = found[-1] if len(found) == limit else None
+    return Page(
+        items=[ScenarioPublic.model_validate(s) for s in found],
+        next_cursor=encode_cursor(last.created_at, last.id) if last else None,
+    )
+
+
+@router.get("/{scenario_id}", response_model=ScenarioPublic)
+async def get_scenario(scenario_id: uuid.UUID, gw: Ctx, caller: Viewer) -> ScenarioPublic:
+    return ScenarioPublic.model_validate(await scenarios.get(gw, caller, scenario_id))
+
+
+@router.put("/{scenario_id}", response_model=ScenarioPublic)
+async def update_scenario(
+    scenario_id: uuid.UUID, body: ScenarioUpdate, gw: Ctx, caller: Editor
+) -> ScenarioPublic:
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("default_data_path") is not None:
+        data.data_path(changes["default_data_path"], ["body", "default_data_path"])
+    for required in ("name", "description", "tags"):
+        if required in changes and changes[required] is None:
+            raise invalid(["body", required], f"{required} cannot be null", "null")
+    scenario = await scenarios.update(gw, caller, scenario_id, changes)
+    return ScenarioPublic.model_validate(scenario)
+
+
+@router.delete("/{scenario_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_scenario(
+    scenario_id: uuid.UUID, gw: Ctx, caller: Editor, force: bool = False
+) -> None:
+    await scenarios.remove(gw, caller, scenario_id, force=force)

@@ -1,0 +1,98 @@
+"""Feature sets: named, versioned choices of a dataset version's target and feature columns."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from mloop_common.db.catalog import DatasetVersion, FeatureSet
+from mloop_common.keyring import Grant
+from mloop_common.problems import Problem, invalid
+from sqlalchemy import func, select
+
+from mloop_gateway.context import Gateway
+from mloop_gateway.domain.features import check_feature_set
+from mloop_gateway.entrypoints.deps import not_found
+from mloop_gateway.handlers import audit, scenarios
+
+
+async def create(
+    gw: Gateway,
+    grant: Grant,
+    scenario_id: uuid.UUID,
+    *,
+    name: str,
+    dataset_id: uuid.UUID,
+    target: str | None,
+    features: list[str],
+) -> FeatureSet:
+    async with gw.db.transaction() as session:
+        scenario = await scenarios.load(session, grant, scenario_id, for_update=True)
+        dataset = await session.get(DatasetVersion, dataset_id)
+        if dataset is None or dataset.scenario_id != scenario_id:
+            raise invalid(["body", "dataset_id"], f"no dataset {dataset_id} here", "unknown")
+        errors = check_feature_set(
+            task_type=scenario.task_type,
+            columns={column["name"]: column["type"] for column in dataset.columns},
+            target=target,
+            features=features,
+        )
+        if errors:
+            raise Problem(
+                422, "Invalid feature set", "; ".join(e["msg"] for e in errors), errors=errors
+            )
+        latest = await session.scalar(
+            select(func.max(FeatureSet.version)).where(
+                FeatureSet.scenario_id == scenario_id, FeatureSet.name == name
+            )
+        )
+        feature_set = FeatureSet(
+            id=uuid.uuid4(),
+            scenario_id=scenario_id,
+            name=name,
+            version=(latest or 0) + 1,
+            dataset_id=dataset_id,
+            target=target,
+            features=features,
+            created_by=grant.key_id,
+        )
+        session.add(feature_set)
+        await session.flush()
+        audit.record(
+            session,
+            grant,
+            action="feature_set.create",
+            resource="feature_set",
+            resource_id=feature_set.id,
+            scenario_id=scenario_id,
+            detail={"name": name, "version": feature_set.version},
+        )
+        await session.commit()
+        await session.refresh(feature_set)
+    return feature_set
+
+
+async def listing(
+    gw: Gateway, grant: Grant, scenario_id: uuid.UUID, *, name: str | None
+) -> Sequence[FeatureSet]:
+    query = (
+        select(FeatureSet)
+        .where(FeatureSet.scenario_id == scenario_id)
+        .order_by(FeatureSet.name, FeatureSet.version.desc())
+    )
+    if name is not None:
+        query = query.where(FeatureSet.name == name)
+    async with gw.db.transaction() as session:
+        await scenarios.load(session, grant, scenario_id)
+        return (await session.scalars(query)).all()
+
+
+async def get(
+    gw: Gateway, grant: Grant, scenario_id: uuid.UUID, feature_set_id: uuid.UUID
+) -> FeatureSet:
+    async with gw.db.transaction() as session:
+        await scenarios.load(session, grant, scenario_id)
+        found = await session.get(FeatureSet, feature_set_id)
+    if found is None or found.scenario_id != scenario_id:
+        raise not_found("feature set", feature_set_id)
+    return found

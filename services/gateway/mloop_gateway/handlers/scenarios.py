@@ -1,0 +1,142 @@
+"""Scenarios: the projects everything else belongs to."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from mloop_common import outbox
+from mloop_common.db.catalog import DatasetVersion, Scenario
+from mloop_common.keyring import Grant
+from mloop_common.messages.events import ScenarioDeleted
+from mloop_common.problems import Problem, invalid
+from sqlalchemy import and_, delete, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mloop_gateway.context import SERVICE, Gateway
+from mloop_gateway.domain.paging import decode_cursor
+from mloop_gateway.entrypoints.deps import check_scope, not_found
+from mloop_gateway.handlers import audit
+
+
+async def load(
+    session: AsyncSession, grant: Grant, scenario_id: uuid.UUID, *, for_update: bool = False
+) -> Scenario:
+    """The scenario, if it exists and the key may see it; 404 otherwise."""
+    check_scope(grant, scenario_id)
+    scenario = await session.get(Scenario, scenario_id, with_for_update=for_update)
+    if scenario is None:
+        raise not_found("scenario", scenario_id)
+    return scenario
+
+
+async def create(gw: Gateway, grant: Grant, fields: dict[str, Any]) -> Scenario:
+    if grant.scenarios is not None:
+        raise Problem(403, "Forbidden", "A key limited to some scenarios cannot create others.")
+    async with gw.db.transaction() as session:
+        scenario = Scenario(id=uuid.uuid4(), created_by=grant.key_id, **fields)
+        session.add(scenario)
+        await session.flush()
+        audit.record(
+            session,
+            grant,
+            action="scenario.create",
+            resource="scenario",
+            resource_id=scenario.id,
+            scenario_id=scenario.id,
+            detail={"name": scenario.name},
+        )
+        await session.commit()
+        await session.refresh(scenario)
+    return scenario
+
+
+async def page(
+    gw: Gateway, grant: Grant, *, limit: int, cursor: str | None, tags: list[str]
+) -> Sequence[Scenario]:
+    query = select(Scenario).order_by(Scenario.created_at.desc(), Scenario.id.desc()).limit(limit)
+    if cursor:
+        created_at, id_ = decode_cursor(cursor)
+        query = query.where(
+            or_(
+                Scenario.created_at < created_at,
+                and_(Scenario.created_at == created_at, Scenario.id < uuid.UUID(id_)),
+            )
+        )
+    if tags:
+        query = query.where(Scenario.tags.contains(tags))
+    if grant.scenarios is not None:
+        query = query.where(Scenario.id.in_(grant.scenarios))
+    async with gw.db.transaction() as session:
+        return (await session.scalars(query)).all()
+
+
+async def get(gw: Gateway, grant: Grant, scenario_id: uuid.UUID) -> Scenario:
+    async with gw.db.transaction() as session:
+        return await load(session, grant, scenario_id)
+
+
+async def update(
+    gw: Gateway, grant: Grant, scenario_id: uuid.UUID, changes: dict[str, Any]
+) -> Scenario:
+    async with gw.db.transaction() as session:
+        scenario = await load(session, grant, scenario_id, for_update=True)
+        path = changes.get("default_data_path", scenario.default_data_path)
+        target = changes.get("default_target", scenario.default_target)
+        if "default_data_path" in changes or "default_target" in changes:
+            await _check_defaults(session, scenario_id, path, target)
+        for name, value in changes.items():
+            setattr(scenario, name, value)
+        scenario.updated_at = datetime.now(UTC)
+        audit.record(
+            session,
+            grant,
+            action="scenario.update",
+            resource="scenario",
+            resource_id=scenario_id,
+            scenario_id=scenario_id,
+            detail=changes,
+        )
+        await session.commit()
+    return scenario
+
+
+async def _check_defaults(
+    session: AsyncSession, scenario_id: uuid.UUID, path: str | None, target: str | None
+) -> None:
+    if path is None:
+        if target is not None:
+            raise invalid(["body", "default_target"], "set default_data_path with the target")
+        return
+    latest = await session.scalar(
+        select(DatasetVersion)
+        .where(DatasetVersion.scenario_id == scenario_id, DatasetVersion.path == path)
+        .order_by(DatasetVersion.version.desc())
+        .limit(1)
+    )
+    if latest is None:
+        raise invalid(["body", "default_data_path"], f"the scenario has no data at {path!r}")
+    if target is not None and target not in {column["name"] for column in latest.columns}:
+        raise invalid(["body", "default_target"], f"{path!r} has no column {target!r}")
+
+
+async def remove(gw: Gateway, grant: Grant, scenario_id: uuid.UUID, *, force: bool) -> None:
+    """Delete the scenario and everything it owns; `ScenarioDeleted` tells the other services
+    (and the gateway's own consumer, which removes the stored files)."""
+    async with gw.db.transaction() as session:
+        scenario = await load(session, grant, scenario_id, for_update=True)
+        await session.execute(delete(Scenario).where(Scenario.id == scenario_id))
+        outbox.stage(session, service=SERVICE, message=ScenarioDeleted(scenario_id=scenario_id))
+        audit.record(
+            session,
+            grant,
+            action="scenario.delete",
+            resource="scenario",
+            resource_id=scenario_id,
+            scenario_id=scenario_id,
+            detail={"name": scenario.name, "force": force},
+        )
+        await session.commit()
+    gw.runtime.relay.notify()
