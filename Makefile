@@ -7,7 +7,7 @@ export UV_PYTHON_DOWNLOADS := never
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 RUN := $(UV) run --locked --no-sync
 
-.PHONY: install run test test-unit lint format
+.PHONY: install run test test-unit lint format bench
 
 $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv $(CURDIR)/.tools
@@ -32,3 +32,6 @@ lint: install
 format: install
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
+
+bench: install
+	$(RUN) python -m bench $(BENCH_ARGS)

@@ -135,13 +135,12 @@ def test_real_world_csvs(gateway: RunningGateway, content: bytes, encoding: str)
         assert response.json()["encoding"] == encoding
         assert response.json()["rows"] == 2
         preview = client.get(f"/api/scenarios/{scenario}/data/d.csv/preview").json()
-    header = preview["columns"]
-    assert header[0] in text and len(header) == 2
-    for row in preview["rows"]:
-        assert all(value in text.replace("\r\n", "\n") or value in text for value in row)
+    assert len(preview["columns"]) == 2 and preview["columns"][0] in text
     if b"line one" in content:
         assert preview["rows"][0][1].replace("\r\n", "\n") == "line one\nline two"
         assert preview["rows"][1][1] == 'said "hi"'
+    else:
+        assert all(value in text for row in preview["rows"] for value in row)
 
 
 @pytest.mark.parametrize(
@@ -266,7 +265,7 @@ async def test_profile_is_computed_after_upload(gateway: RunningGateway) -> None
             await asyncio.sleep(0.1)
     assert profile["status"] == "ready", profile
     columns = {c["name"]: c for c in profile["profile"]["columns"]}
-    assert columns["value"]["min"] == 1.5
+    assert (columns["value"]["min"], columns["value"]["max"]) == (0.5, 1497.5)
     assert sum(columns["value"]["histogram"]["counts"]) == 500
     assert {entry["value"] for entry in columns["group"]["top"]} == {"a", "b"}
 

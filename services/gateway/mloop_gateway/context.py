@@ -11,6 +11,8 @@ from mloop_common.runtime import ServiceRuntime
 from mloop_common.settings import Settings
 from mloop_common.storage import ArtifactStore
 
+from mloop_gateway.adapters.profiling import Profiler
+
 SERVICE = "gateway"
 
 
@@ -20,6 +22,7 @@ class Gateway:
     keyring: KeyRing
     store: ArtifactStore
     heartbeats: HeartbeatBoard
+    profiler: Profiler
 
     @property
     def db(self) -> Database:

@@ -9,6 +9,7 @@ from mloop_common.runtime import ServiceRuntime
 from mloop_common.settings import Settings
 from mloop_common.storage import create_artifact_store
 
+from mloop_gateway.adapters.profiling import Profiler
 from mloop_gateway.context import SERVICE, Gateway
 from mloop_gateway.entrypoints import (
     audit,
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         keyring=KeyRing(),
         store=create_artifact_store(settings),
         heartbeats=HeartbeatBoard(timeout=settings.heartbeat_timeout),
+        profiler=Profiler(settings),
     )
     runtime.broker.include_router(messages.build_router(gw))
     if settings.admin_key:
@@ -43,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lambda: gw.keyring.keep_fresh(runtime.db, interval=settings.key_refresh_interval)
     )
     runtime.add_loop(lambda: purge_expired(runtime.db, ttl=settings.idempotency_ttl))
+    runtime.add_shutdown(gw.profiler.close)
 
     app = runtime.create_app(title="MLoop", version="0.1.0")
     app.state.gateway = gw

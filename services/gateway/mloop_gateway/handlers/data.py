@@ -253,14 +253,12 @@ async def compute_profile(gw: Gateway, dataset_id: uuid.UUID) -> None:
     if found is None or found.profile_status != "pending":
         return  # deleted since, or profiled already (a redelivery)
 
-    def run() -> dict[str, Any]:
-        with gw.store.open(found.artifact_key) as stream:
-            return tabular.profile_csv(stream, encoding=found.encoding, delimiter=found.delimiter)
-
     status, error, profile = "ready", None, None
     try:
-        profile = await asyncio.to_thread(run)
-    except ValueError as err:
+        profile = await gw.profiler.profile(
+            found.artifact_key, encoding=found.encoding, delimiter=found.delimiter
+        )
+    except ValueError as err:  # the file's content, not a passing fault: record it
         status, error = "failed", str(err)
     async with gw.db.transaction() as session:
         row = await session.get(DatasetVersion, dataset_id, with_for_update=True)
