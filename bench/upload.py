@@ -160,8 +160,9 @@ def _upload_gateway(
 ) -> Attempt:
     """Each round uploads into a new scenario, so no upload is answered from an earlier one.
 
-    The gateway profiles a new version in the background (on `DatasetUploaded`), in the same
-    process: its memory is watched until the profile is done, and the next upload waits for it.
+    The gateway profiles a new version in the background (on `DatasetUploaded`), in a child
+    process: the memory of both is watched until the profile is done (reported, without a
+    target: the target is the upload's), and the next upload waits for it.
     """
     response = client.post(
         f"{server.url}/api/scenarios",
@@ -275,15 +276,11 @@ def _report(
         _verdict(passed["gateway_peak_rss"]),
     )
     if gateway.profile_peak_rss_mb is not None:
-        passed["gateway_profile_peak_rss"] = gateway.profile_peak_rss_mb < TARGET_PEAK_MB
         table.add_row("profiling seconds, each try", "", _each(gateway, "profile_seconds", 1))
-        table.add_row("profiling peak MB, each try", "", _each(gateway, "profile_peak_rss_mb"))
         table.add_row(
-            "profiling peak MB, highest",
+            "profiling peak MB (gateway + its profiler child)",
             "",
-            f"{gateway.profile_peak_rss_mb:.0f}",
-            f"< {TARGET_PEAK_MB:.0f}",
-            _verdict(passed["gateway_profile_peak_rss"]),
+            _each(gateway, "profile_peak_rss_mb"),
         )
     figures["ratio"] = round(ratio, 3)
     figures["pass"] = passed

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
@@ -23,6 +23,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mloop_common.settings import Settings
 
@@ -53,22 +54,44 @@ class Telemetry:
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
         FastAPIInstrumentor.instrument_app(
-            app, tracer_provider=self.tracer_provider, excluded_urls="metrics,api/health"
+            app,
+            tracer_provider=self.tracer_provider,
+            excluded_urls="metrics,api/health",
+            exclude_spans=["receive", "send"],  # not a span per body chunk of an upload
         )
-
-        @app.middleware("http")
-        async def _latency(request: Request, call_next):  # type: ignore[no-untyped-def]
-            started = time.perf_counter()
-            response = await call_next(request)
-            route = request.scope.get("route")
-            self.request_latency.labels(
-                request.method, getattr(route, "path", "unmatched"), str(response.status_code)
-            ).observe(time.perf_counter() - started)
-            return response
+        app.add_middleware(_LatencyMiddleware, histogram=self.request_latency)
 
         @app.get("/metrics", include_in_schema=False)
         async def _metrics() -> Response:
             return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class _LatencyMiddleware:
+    """Observe each request's latency by method, route and status. Pure ASGI, so request and
+    response bodies stream through untouched."""
+
+    def __init__(self, app: ASGIApp, *, histogram: Histogram) -> None:
+        self.app, self.histogram = app, histogram
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.histogram.labels(scope["method"], route, str(status)).observe(
+                time.perf_counter() - started
+            )
 
 
 def setup_telemetry(settings: Settings, service: str) -> Telemetry:

@@ -45,7 +45,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lambda: gw.keyring.keep_fresh(runtime.db, interval=settings.key_refresh_interval)
     )
     runtime.add_loop(lambda: purge_expired(runtime.db, ttl=settings.idempotency_ttl))
-    runtime.add_shutdown(gw.profiler.close)
 
     app = runtime.create_app(title="MLoop", version="0.1.0")
     app.state.gateway = gw

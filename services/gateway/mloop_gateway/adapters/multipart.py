@@ -48,7 +48,8 @@ class MultipartStream:
         self._header_field = bytearray()
         self._header_value = bytearray()
         self._headers: dict[bytes, bytes] = {}
-        self._file_data = bytearray()
+        self._file_data: list[memoryview] = []
+        self._file_bytes = 0
         self._error: FormError | None = None
         self._ended = False
         self._parser = MultipartParser(
@@ -77,7 +78,7 @@ class MultipartStream:
                 raise FormError(["body"], f"malformed multipart body: {err}", "multipart") from err
             if self._error:
                 raise self._error
-            if len(self._file_data) >= FLUSH_BYTES:
+            if self._file_bytes >= FLUSH_BYTES:
                 yield self._take()
         try:
             self._parser.finalize()
@@ -93,8 +94,9 @@ class MultipartStream:
             raise FormError(["body", self.file_field], "the form has no file field", "missing")
 
     def _take(self) -> bytes:
-        data = bytes(self._file_data)
+        data = b"".join(self._file_data)  # the one copy of the file's bytes on this path
         self._file_data.clear()
+        self._file_bytes = 0
         return data
 
     def _fail(self, loc: list[str], msg: str, type_: str) -> None:
@@ -131,7 +133,8 @@ class MultipartStream:
         if self._error:
             return
         if self._part.name == self.file_field:
-            self._file_data += memoryview(data)[start:end]
+            self._file_data.append(memoryview(data)[start:end])
+            self._file_bytes += end - start
         else:
             self._part.text += memoryview(data)[start:end]
             if len(self._part.text) > MAX_FIELD_BYTES:

@@ -86,6 +86,8 @@ class Pipe:
             chunk = self._next()
             if not chunk:
                 return b""
+            if len(chunk) <= size:
+                return chunk  # whole chunks go on uncopied
             self._pending = memoryview(chunk)
         taken, self._pending = self._pending[:size], self._pending[size:]
         return bytes(taken)
