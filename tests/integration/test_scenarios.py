@@ -180,3 +180,31 @@ def test_idempotency_key_replays_the_first_answer(gateway: RunningGateway) -> No
         assert client.post("/api/scenarios", json=body, headers=bad).status_code == 422
         too_long = client.post("/api/scenarios", json=body, headers={"Idempotency-Key": "k" * 300})
         assert too_long.status_code == 422
+
+
+def test_oversized_bodies_are_refused(gateway: RunningGateway) -> None:
+    limit = gateway.settings.request_max_bytes
+    huge = {"name": "x", "task_type": "regression", "description": "d" * (limit + 1)}
+    with gateway.client() as client:
+        declared = client.post("/api/scenarios", json=huge)
+        assert declared.status_code == 413
+        assert declared.headers["content-type"] == "application/problem+json"
+
+        def chunks():  # no Content-Length: sent chunked
+            yield b'{"name": "x", "task_type": "regression", "description": "'
+            for _ in range(limit // 65536 + 2):
+                yield b"d" * 65536
+            yield b'"}'
+
+        streamed = client.post(
+            "/api/scenarios", content=chunks(), headers={"content-type": "application/json"}
+        )
+        assert streamed.status_code == 413
+
+        def small():
+            yield b'{"name": "chunked", "task_type": "regression"}'
+
+        fine = client.post(
+            "/api/scenarios", content=small(), headers={"content-type": "application/json"}
+        )
+        assert fine.status_code == 201, fine.text

@@ -125,4 +125,3 @@ async def held(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, LeaseLost):
             await task
-

@@ -12,6 +12,7 @@ from aiokafka import TopicPartition
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
+from mloop_common.body_limit import BodyLimitMiddleware
 from mloop_common.broker import create_broker, restart_subscribers
 from mloop_common.db.engine import Database
 from mloop_common.heartbeat import send_heartbeats
@@ -66,6 +67,7 @@ class ServiceRuntime:
         app = FastAPI(lifespan=self.lifespan, **fastapi_options)  # type: ignore[arg-type]
         self.telemetry.instrument(app)
         install_problem_handlers(app)
+        app.add_middleware(BodyLimitMiddleware, max_bytes=self.settings.request_max_bytes)
         app.state.runtime = self
 
         @app.get("/health", include_in_schema=False)

@@ -92,6 +92,9 @@ class Settings(BaseSettings):
         10.0, gt=0, description="Seconds between re-queues of work whose lease expired."
     )
 
+    request_max_bytes: int = Field(
+        1024**2, gt=0, description="Largest request body other than an upload, in bytes."
+    )
     upload_max_bytes: int = Field(
         2 * 1024**3, gt=0, description="Largest dataset upload accepted, in bytes."
     )

@@ -96,19 +96,25 @@ class IdempotencyMiddleware:
     async def _run(self, scope: Scope, receive: Receive, send: Send, owner: str, key: str) -> None:
         started: Message = {}
         body = bytearray()
+        last: Message | None = None
 
         async def keep(message: Message) -> None:
-            nonlocal started
+            nonlocal started, last
             if message["type"] == "http.response.start":
                 started = message
             elif message["type"] == "http.response.body":
                 body.extend(message.get("body", b""))
+                if not message.get("more_body"):
+                    last = message  # held back until the answer is kept, so no retry
+                    return  # can see the key still in progress after the client has it
             await send(message)
 
         try:
             await self.app(scope, receive, keep)
         finally:
             await self._settle(owner, key, started, bytes(body))
+        if last is not None:
+            await send(last)
 
     async def _settle(self, owner: str, key: str, started: Message, body: bytes) -> None:
         async with self.db.transaction() as session:
