@@ -37,6 +37,10 @@ def invalid(loc: list[Any], msg: str, type_: str = "value_error") -> Problem:
     return Problem(422, "Invalid request", msg, errors=[{"loc": loc, "msg": msg, "type": type_}])
 
 
+def not_found(kind: str, id_: object) -> Problem:
+    return Problem(404, "Not found", f"No {kind} {id_}.")
+
+
 def problem_response(problem: Problem) -> JSONResponse:
     body: dict[str, Any] = {"type": problem.type, "title": problem.title, "status": problem.status}
     if problem.detail:

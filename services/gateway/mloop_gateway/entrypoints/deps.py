@@ -7,7 +7,6 @@ in-memory key ring: no database round trip per request.
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -54,13 +53,3 @@ def get_gateway(request: Request) -> Gateway:
 
 
 Ctx = Annotated[Gateway, Depends(get_gateway)]
-
-
-def not_found(kind: str, id_: object) -> Problem:
-    return Problem(404, "Not found", f"No {kind} {id_}.")
-
-
-def check_scope(grant: Grant, scenario_id: uuid.UUID) -> None:
-    """A scoped key sees nothing outside its scenarios: 404, as if they did not exist."""
-    if not grant.sees(scenario_id):
-        raise not_found("scenario", scenario_id)

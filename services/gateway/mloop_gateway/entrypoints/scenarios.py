@@ -62,6 +62,12 @@ async def update_scenario(
 
 @router.delete("/{scenario_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_scenario(
-    scenario_id: uuid.UUID, gw: Ctx, caller: Editor, force: bool = False
+    scenario_id: uuid.UUID,
+    gw: Ctx,
+    caller: Editor,
+    force: Annotated[
+        bool, Query(description="Delete even while a training run is active (runs: issue 4).")
+    ] = False,
 ) -> None:
+    """Delete the scenario with its data, feature sets and stored files (`ScenarioDeleted`)."""
     await scenarios.remove(gw, caller, scenario_id, force=force)

@@ -12,7 +12,7 @@ from mloop_common import outbox, tabular
 from mloop_common.db.catalog import DatasetVersion, FeatureSet, Scenario
 from mloop_common.keyring import Grant
 from mloop_common.messages.events import DatasetUploaded
-from mloop_common.problems import Problem, invalid
+from mloop_common.problems import Problem, invalid, not_found
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +20,6 @@ from mloop_gateway.adapters.multipart import MultipartStream
 from mloop_gateway.adapters.uploads import Received, receive
 from mloop_gateway.context import SERVICE, Gateway
 from mloop_gateway.domain.paths import BadPath, clean_data_path
-from mloop_gateway.entrypoints.deps import not_found
 from mloop_gateway.handlers import audit, scenarios
 
 
@@ -190,12 +189,7 @@ async def version(
 async def dataset(
     gw: Gateway, grant: Grant, scenario_id: uuid.UUID, dataset_id: uuid.UUID
 ) -> DatasetVersion:
-    async with gw.db.transaction() as session:
-        await scenarios.load(session, grant, scenario_id)
-        found = await session.get(DatasetVersion, dataset_id)
-    if found is None or found.scenario_id != scenario_id:
-        raise not_found("dataset", dataset_id)
-    return found
+    return await scenarios.owned(gw, grant, scenario_id, DatasetVersion, dataset_id, "dataset")
 
 
 async def preview(gw: Gateway, found: DatasetVersion, rows: int) -> tuple[list[str], list[list]]:

@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 
 from mloop_gateway.context import Gateway
 from mloop_gateway.domain.features import check_feature_set
-from mloop_gateway.entrypoints.deps import not_found
 from mloop_gateway.handlers import audit, scenarios
 
 
@@ -90,9 +89,4 @@ async def listing(
 async def get(
     gw: Gateway, grant: Grant, scenario_id: uuid.UUID, feature_set_id: uuid.UUID
 ) -> FeatureSet:
-    async with gw.db.transaction() as session:
-        await scenarios.load(session, grant, scenario_id)
-        found = await session.get(FeatureSet, feature_set_id)
-    if found is None or found.scenario_id != scenario_id:
-        raise not_found("feature set", feature_set_id)
-    return found
+    return await scenarios.owned(gw, grant, scenario_id, FeatureSet, feature_set_id, "feature set")

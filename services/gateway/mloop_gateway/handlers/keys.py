@@ -13,7 +13,7 @@ from mloop_common.db.engine import Database
 from mloop_common.db.models import ApiKey
 from mloop_common.keyring import Grant, hash_key
 from mloop_common.messages.events import KeysChanged
-from mloop_common.problems import Problem, invalid
+from mloop_common.problems import invalid, not_found
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -98,7 +98,7 @@ async def revoke_key(gw: Gateway, grant: Grant, *, key_id: uuid.UUID) -> None:
     async with gw.db.transaction() as session:
         key = await session.get(ApiKey, key_id, with_for_update=True)
         if key is None:
-            raise Problem(404, "Not found", f"No API key {key_id}.")
+            raise not_found("API key", key_id)
         if key.revoked_at is not None:
             return
         key.revoked_at = datetime.now(UTC)

@@ -5,31 +5,46 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from mloop_common import outbox
-from mloop_common.db.catalog import DatasetVersion, Scenario
+from mloop_common.db.catalog import DatasetVersion, FeatureSet, Scenario
 from mloop_common.keyring import Grant
 from mloop_common.messages.events import ScenarioDeleted
-from mloop_common.problems import Problem, invalid
+from mloop_common.problems import Problem, invalid, not_found
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mloop_gateway.context import SERVICE, Gateway
 from mloop_gateway.domain.paging import decode_cursor
-from mloop_gateway.entrypoints.deps import check_scope, not_found
 from mloop_gateway.handlers import audit
+
+T = TypeVar("T", DatasetVersion, FeatureSet)
 
 
 async def load(
     session: AsyncSession, grant: Grant, scenario_id: uuid.UUID, *, for_update: bool = False
 ) -> Scenario:
-    """The scenario, if it exists and the key may see it; 404 otherwise."""
-    check_scope(grant, scenario_id)
+    """The scenario, if it exists and the key may see it; 404 otherwise (a scoped key sees
+    nothing outside its scenarios, as if they did not exist)."""
+    if not grant.sees(scenario_id):
+        raise not_found("scenario", scenario_id)
     scenario = await session.get(Scenario, scenario_id, with_for_update=for_update)
     if scenario is None:
         raise not_found("scenario", scenario_id)
     return scenario
+
+
+async def owned(
+    gw: Gateway, grant: Grant, scenario_id: uuid.UUID, model: type[T], row_id: uuid.UUID, kind: str
+) -> T:
+    """A row of `model` that belongs to the scenario (which the key may see); 404 otherwise."""
+    async with gw.db.transaction() as session:
+        await load(session, grant, scenario_id)
+        found = await session.get(model, row_id)
+    if found is None or found.scenario_id != scenario_id:
+        raise not_found(kind, row_id)
+    return found
 
 
 async def create(gw: Gateway, grant: Grant, fields: dict[str, Any]) -> Scenario:
