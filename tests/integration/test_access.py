@@ -16,6 +16,7 @@ from mloop_gateway.domain.access import POLICIES
 from mloop_gateway.entrypoints.deps import Allow
 from mloop_gateway.main import create_app
 
+from tests.fixtures.messaging import wait_until
 from tests.fixtures.services import RunningGateway
 
 PUBLIC = {"/api/health", "/health", "/metrics"}
@@ -190,3 +191,27 @@ def test_admin_key_from_settings_always_exists(gateway: RunningGateway) -> None:
     with gateway.client() as admin:
         keys = admin.get("/api/keys").json()["items"]
     assert any(key["name"] == "bootstrap admin" and key["role"] == "admin" for key in keys)
+
+
+async def test_another_replica_learns_new_and_revoked_keys_within_seconds(
+    gateway: RunningGateway, s3_gateway: RunningGateway
+) -> None:
+    """Two gateways on one database and broker: keys are checked in memory, kept current by
+    `KeysChanged` (and a periodic reload), so a change on one reaches the other quickly."""
+    with gateway.client() as admin:
+        secret = admin.post("/api/keys", json={"name": "roaming", "role": "viewer"}).json()
+    with s3_gateway.client(secret["key"]) as elsewhere:
+
+        async def status() -> int:
+            return elsewhere.get("/api/scenarios").status_code
+
+        async def accepted() -> bool:
+            return await status() == 200
+
+        async def refused() -> bool:
+            return await status() == 401
+
+        await wait_until(accepted, timeout=5)
+        with gateway.client() as admin:
+            assert admin.delete(f"/api/keys/{secret['id']}").status_code == 204
+        await wait_until(refused, timeout=5)
