@@ -194,13 +194,13 @@ def test_admin_key_from_settings_always_exists(gateway: RunningGateway) -> None:
 
 
 async def test_another_replica_learns_new_and_revoked_keys_within_seconds(
-    gateway: RunningGateway, s3_gateway: RunningGateway
+    gateway: RunningGateway, gateway_replica: RunningGateway
 ) -> None:
     """Two gateways on one database and broker: keys are checked in memory, kept current by
     `KeysChanged` (and a periodic reload), so a change on one reaches the other quickly."""
     with gateway.client() as admin:
         secret = admin.post("/api/keys", json={"name": "roaming", "role": "viewer"}).json()
-    with s3_gateway.client(secret["key"]) as elsewhere:
+    with gateway_replica.client(secret["key"]) as elsewhere:
 
         async def status() -> int:
             return elsewhere.get("/api/scenarios").status_code

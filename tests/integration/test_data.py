@@ -10,7 +10,6 @@ import json
 import httpx
 import pytest
 from mloop_common import topics
-from mloop_common.settings import Settings
 
 from tests.fixtures.messaging import read_topic
 from tests.fixtures.services import UPLOAD_MAX_BYTES, UPLOAD_MAX_COLUMNS, RunningGateway
@@ -42,7 +41,7 @@ def _nothing_stored(gateway: RunningGateway, client: httpx.Client, scenario: str
     assert client.get(f"/api/scenarios/{scenario}/data").json()["items"] == []
 
 
-async def test_upload_answers_the_version(any_gateway: RunningGateway, settings: Settings) -> None:
+async def test_upload_answers_the_version(any_gateway: RunningGateway) -> None:
     with any_gateway.client() as client:
         scenario = _scenario(client)
         response = _upload(client, scenario, CSV, name="customers.csv")
@@ -66,7 +65,9 @@ async def test_upload_answers_the_version(any_gateway: RunningGateway, settings:
         assert any_gateway.store.sha256(stored[0]) == version["sha256"]
         same = client.get(f"/api/scenarios/{scenario}/datasets/{version['id']}").json()
         assert same == version
-    records = await read_topic(settings, topics.DATASET_UPLOADED, expect=10_000, timeout=5)
+    records = await read_topic(
+        any_gateway.settings, topics.DATASET_UPLOADED, expect=10_000, timeout=5
+    )
     events = [json.loads(record.value) for record in records]
     assert any(e["dataset_id"] == version["id"] and e["rows"] == 3 for e in events)
 
