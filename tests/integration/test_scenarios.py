@@ -7,9 +7,14 @@ import asyncio
 import json
 import uuid
 
+import httpx
 import pytest
 from mloop_common import topics
+from mloop_common.db.catalog import IdempotentResponse
+from mloop_common.db.engine import Database
+from mloop_common.keyring import hash_key
 from mloop_common.settings import Settings
+from sqlalchemy import func, select
 
 from tests.fixtures.messaging import read_topic
 from tests.fixtures.services import RunningGateway
@@ -208,3 +213,17 @@ def test_oversized_bodies_are_refused(gateway: RunningGateway) -> None:
             "/api/scenarios", content=small(), headers={"content-type": "application/json"}
         )
         assert fine.status_code == 201, fine.text
+
+
+async def test_unknown_keys_claim_no_idempotency_key(gateway: RunningGateway, db: Database) -> None:
+    headers = {"Authorization": "Bearer forged-key", "Idempotency-Key": "k"}
+    async with httpx.AsyncClient(base_url=gateway.url) as client:
+        response = await client.post("/api/scenarios", json={}, headers=headers)
+    assert response.status_code == 401
+    async with db.transaction() as session:
+        kept = await session.scalar(
+            select(func.count())
+            .select_from(IdempotentResponse)
+            .where(IdempotentResponse.key_hash == hash_key("forged-key"))
+        )
+    assert kept == 0

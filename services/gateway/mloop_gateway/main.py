@@ -48,7 +48,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = runtime.create_app(title="MLoop", version="0.1.0")
     app.state.gateway = gw
-    app.add_middleware(IdempotencyMiddleware, db=runtime.db, ttl=settings.idempotency_ttl)
+    app.add_middleware(
+        IdempotencyMiddleware, db=runtime.db, keyring=gw.keyring, ttl=settings.idempotency_ttl
+    )
     for module in ROUTERS:
         app.include_router(module.router)
     return app

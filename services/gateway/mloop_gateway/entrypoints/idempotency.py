@@ -3,7 +3,7 @@ starts. An ASGI middleware, so uploads still stream through it.
 
 The first request claims the key (a row without an answer); its answer is kept unless it was a
 server error, which frees the key for a retry. A retry while the first is still running gets
-409; the same key on another route gets 422. Keys are per API key and expire after
+409; the same key on another route gets 422. Keys are per (valid) API key and expire after
 `idempotency_ttl` seconds.
 """
 
@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from mloop_common.db.catalog import IdempotentResponse
 from mloop_common.db.engine import Database
-from mloop_common.keyring import hash_key
+from mloop_common.keyring import KeyRing, hash_key
 from mloop_common.problems import Problem, invalid, problem_response
 from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -22,12 +22,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HEADER = b"idempotency-key"
 MAX_KEY_CHARS = 255
+MAX_PATH_CHARS = 2048
 KEPT_HEADERS = {"content-type", "location"}
 
 
 class IdempotencyMiddleware:
-    def __init__(self, app: ASGIApp, *, db: Database, ttl: float) -> None:
-        self.app, self.db, self.ttl = app, db, ttl
+    def __init__(self, app: ASGIApp, *, db: Database, keyring: KeyRing, ttl: float) -> None:
+        self.app, self.db, self.keyring, self.ttl = app, db, keyring, ttl
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -35,16 +36,17 @@ class IdempotencyMiddleware:
         headers = dict(scope["headers"])
         key = headers.get(HEADER)
         authorization = headers.get(b"authorization", b"").decode("latin-1")
-        if key is None or not authorization.lower().startswith("bearer "):
-            return await self.app(scope, receive, send)  # no key, or the route answers 401
+        secret = authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
+        if key is None or self.keyring.lookup(secret) is None:
+            return await self.app(scope, receive, send)  # nothing to replay, or the route's 401
         idempotency_key = key.decode("latin-1")
         if not idempotency_key or len(idempotency_key) > MAX_KEY_CHARS:
             problem = invalid(
                 ["header", "Idempotency-Key"], f"must be 1 to {MAX_KEY_CHARS} characters", "length"
             )
             return await problem_response(problem)(scope, receive, send)
-        owner = hash_key(authorization[7:].strip())
-        claimed = await self._claim(owner, idempotency_key, scope["path"])
+        owner = hash_key(secret)
+        claimed = await self._claim(owner, idempotency_key, scope["path"][:MAX_PATH_CHARS])
         if isinstance(claimed, Problem):
             return await problem_response(claimed)(scope, receive, send)
         if claimed is not None:
