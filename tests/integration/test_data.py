@@ -320,3 +320,22 @@ def test_deleting_data_in_use_needs_force(gateway: RunningGateway) -> None:
         assert client.get(f"/api/scenarios/{scenario}/feature-sets").json()["items"] == []
         read = client.get(f"/api/scenarios/{scenario}").json()
         assert read["default_data_path"] is None
+
+
+@pytest.mark.parametrize(
+    ("late", "encoding"),
+    [("김철수,서울\n".encode("cp949"), "cp949"), ("Müller,Zürich\n".encode("latin-1"), "latin-1")],
+)
+def test_an_encoding_that_shows_late_is_found(
+    any_gateway: RunningGateway, late: bytes, encoding: str
+) -> None:
+    """The first MiB reads as UTF-8; the inspector finds out at the end and reads again."""
+    content = b"name,city\n" + b"ascii,only\n" * 120_000 + late
+    with any_gateway.client() as client:
+        scenario = _scenario(client)
+        response = _upload(client, scenario, content)
+        assert response.status_code == 201, response.text
+        assert response.json()["encoding"] == encoding
+        assert response.json()["rows"] == 120_001
+        preview = client.get(f"/api/scenarios/{scenario}/data/d.csv/preview").json()
+        assert preview["rows"][0] == ["ascii", "only"]

@@ -42,8 +42,14 @@ def _inspect(pipe: Pipe, limits: CsvLimits) -> CsvReport | WrongEncoding:
 
 
 def _reinspect(store: ArtifactStore, key: str, limits: CsvLimits, encoding: str) -> CsvReport:
-    with store.open(key) as stream:
-        return inspect_csv(stream, limits=limits, encoding=encoding)
+    """Inspect the stored file again in `encoding`, and in the next guess if that fails later
+    too (Latin-1, the last, decodes anything)."""
+    while True:
+        with store.open(key) as stream:
+            try:
+                return inspect_csv(stream, limits=limits, encoding=encoding)
+            except WrongEncoding as wrong:
+                encoding = wrong.retry_with
 
 
 async def receive(
