@@ -190,7 +190,12 @@ def test_a_scoped_key_sees_only_its_scenarios(gateway: RunningGateway) -> None:
 def test_admin_key_from_settings_always_exists(gateway: RunningGateway) -> None:
     with gateway.client() as admin:
         keys = admin.get("/api/keys").json()["items"]
-    assert any(key["name"] == "bootstrap admin" and key["role"] == "admin" for key in keys)
+    bootstrap = [key for key in keys if key["name"] == "bootstrap admin"]
+    assert len(bootstrap) == 1 and bootstrap[0]["role"] == "admin"
+    with gateway.client() as admin:
+        refused = admin.delete(f"/api/keys/{bootstrap[0]['id']}")
+        assert refused.status_code == 409
+        assert admin.get("/api/keys").status_code == 200
 
 
 async def test_another_replica_learns_new_and_revoked_keys_within_seconds(

@@ -13,7 +13,7 @@ from mloop_common.db.engine import Database
 from mloop_common.db.models import ApiKey
 from mloop_common.keyring import Grant, hash_key
 from mloop_common.messages.events import KeysChanged
-from mloop_common.problems import invalid, not_found
+from mloop_common.problems import Problem, invalid, not_found
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -101,6 +101,13 @@ async def revoke_key(gw: Gateway, grant: Grant, *, key_id: uuid.UUID) -> None:
             raise not_found("API key", key_id)
         if key.revoked_at is not None:
             return
+        bootstrap = gw.settings.admin_key
+        if bootstrap is not None and key.key_hash == hash_key(bootstrap):
+            raise Problem(
+                409,
+                "Conflict",
+                "The bootstrap admin key always exists; rotate it by changing MLOOP_ADMIN_KEY.",
+            )
         key.revoked_at = datetime.now(UTC)
         change = _announce(session, key)
         audit.record(session, grant, action="key.revoke", resource="key", resource_id=key.id)
