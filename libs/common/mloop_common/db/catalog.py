@@ -66,7 +66,8 @@ class DatasetVersion(Base):
     artifact_key: Mapped[str] = mapped_column(String(1024))
     profile_status: Mapped[str] = mapped_column(String(16), default="pending")
     profile_error: Mapped[str | None] = mapped_column(Text)
-    profile: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # Loaded only when asked for (`undefer`): it can be large, and lists never show it.
+    profile: Mapped[dict[str, Any] | None] = mapped_column(JSONB, deferred=True)
     created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 

@@ -68,7 +68,7 @@ class Pipe:
         chunk = self._queue.get()
         if self._aborted.is_set():
             raise PipeAborted("the upload was abandoned")
-        if chunk is _END or not chunk:
+        if not chunk:  # _END
             self._ended = True
         return chunk
 

@@ -133,7 +133,7 @@ async def profile(
     version: Annotated[int | None, Query(ge=1)] = None,
 ) -> Profile:
     path = data.data_path(file_path, ["path", "file_path"])
-    found = await data.version(gw, caller, scenario_id, path, version)
+    found = await data.version(gw, caller, scenario_id, path, version, with_profile=True)
     return Profile(
         dataset_id=found.id,
         status=found.profile_status,  # type: ignore[arg-type]

@@ -1,6 +1,7 @@
 """Request dependencies: the caller's grant, checked against the route's policy.
 
-Every route declares exactly one policy through `Admin`, `Editor`, `Viewer` or `Predictor`
+Every route declares exactly one policy through `Admin`, `Editor` or `Viewer`
+(`Allow("predictor")` is ready for the prediction routes)
 (tests walk the app's routes and fail on a route without one). Keys are checked against the
 in-memory key ring: no database round trip per request.
 """
@@ -45,7 +46,6 @@ class Allow:
 Admin = Annotated[Grant, Depends(Allow("admin"))]
 Editor = Annotated[Grant, Depends(Allow("editor"))]
 Viewer = Annotated[Grant, Depends(Allow("viewer"))]
-Predictor = Annotated[Grant, Depends(Allow("predictor"))]
 
 
 def get_gateway(request: Request) -> Gateway:

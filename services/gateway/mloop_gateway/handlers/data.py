@@ -15,6 +15,7 @@ from mloop_common.messages.events import DatasetUploaded
 from mloop_common.problems import Problem, invalid, not_found
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
 
 from mloop_gateway.adapters.multipart import MultipartStream
 from mloop_gateway.adapters.uploads import Received, receive
@@ -136,21 +137,18 @@ async def _record(
 
 
 async def files(gw: Gateway, grant: Grant, scenario_id: uuid.UUID) -> list[dict[str, Any]]:
-    """Every data path of the scenario with its version count and latest version."""
+    """Every data path of the scenario with its version count and latest version (one row each,
+    from Postgres: DISTINCT ON the path, the count as a window over it)."""
+    query = (
+        select(DatasetVersion, func.count().over(partition_by=DatasetVersion.path))
+        .where(DatasetVersion.scenario_id == scenario_id)
+        .distinct(DatasetVersion.path)
+        .order_by(DatasetVersion.path, DatasetVersion.version.desc())
+    )
     async with gw.db.transaction() as session:
         await scenarios.load(session, grant, scenario_id)
-        rows = (
-            await session.scalars(
-                select(DatasetVersion)
-                .where(DatasetVersion.scenario_id == scenario_id)
-                .order_by(DatasetVersion.path, DatasetVersion.version.desc())
-            )
-        ).all()
-    summary: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        entry = summary.setdefault(row.path, {"path": row.path, "versions": 0, "latest": row})
-        entry["versions"] += 1
-    return list(summary.values())
+        rows = (await session.execute(query)).all()
+    return [{"path": latest.path, "versions": count, "latest": latest} for latest, count in rows]
 
 
 async def versions(
@@ -177,13 +175,31 @@ async def _versions(
 
 
 async def version(
-    gw: Gateway, grant: Grant, scenario_id: uuid.UUID, path: str, number: int | None
+    gw: Gateway,
+    grant: Grant,
+    scenario_id: uuid.UUID,
+    path: str,
+    number: int | None,
+    *,
+    with_profile: bool = False,
 ) -> DatasetVersion:
     """One version of a path: `number`, or the latest."""
-    for candidate in await versions(gw, grant, scenario_id, path):
-        if number is None or candidate.version == number:
-            return candidate
-    raise not_found("version", f"{number} of {path}")
+    query = (
+        select(DatasetVersion)
+        .where(DatasetVersion.scenario_id == scenario_id, DatasetVersion.path == path)
+        .order_by(DatasetVersion.version.desc())
+        .limit(1)
+    )
+    if number is not None:
+        query = query.where(DatasetVersion.version == number)
+    if with_profile:
+        query = query.options(undefer(DatasetVersion.profile))
+    async with gw.db.transaction() as session:
+        await scenarios.load(session, grant, scenario_id)
+        found = await session.scalar(query)
+    if found is None:
+        raise not_found("data file", path if number is None else f"{path} version {number}")
+    return found
 
 
 async def dataset(
