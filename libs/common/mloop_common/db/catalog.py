@@ -36,6 +36,7 @@ class Scenario(Base):
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
     default_data_path: Mapped[str | None] = mapped_column(String(1024))
     default_target: Mapped[str | None] = mapped_column(String(1024))
+    primary_metric: Mapped[str | None] = mapped_column(String(64))
     created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

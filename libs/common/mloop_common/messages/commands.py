@@ -5,10 +5,69 @@ from __future__ import annotations
 import uuid
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from mloop_common import topics
 from mloop_common.messages.envelope import Message
+
+
+class Resources(BaseModel):
+    """What a run may use; the trainer enforces it in the run's child process."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cpu_cores: int = Field(1, ge=1, le=32, description="Threads the run may use.")
+    memory_gb: float = Field(2.0, ge=1, le=128, description="Resident memory cap, in GB.")
+    gpus: int = Field(0, ge=0, le=8, description="GPUs the run needs.")
+    gpu_memory_gb: float = Field(0.0, ge=0, le=32, description="GPU memory per GPU, in GB.")
+    max_hours: float = Field(1.0, ge=0.1, le=168, description="Wall-time cap, in hours.")
+
+
+class Evaluation(BaseModel):
+    """How a run is evaluated."""
+
+    model_config = ConfigDict(frozen=True)
+
+    holdout: float = Field(
+        0.2,
+        gt=0,
+        lt=1,
+        description="Share of rows held out (the latest, in time order, for forecasting).",
+    )
+    cv_folds: int = Field(
+        0, ge=0, le=20, description="k-fold cross-validation on the training part; 0 for none."
+    )
+    seed: int = Field(42, description="Seed of every random choice of the run.")
+    primary_metric: str | None = Field(
+        None, description="Metric that decides the best model; the task's default when null."
+    )
+
+
+class RunSpec(BaseModel):
+    """Everything a trainer needs to execute a run, frozen when the run is requested, so a run
+    never changes after the configs it came from do."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task_type: str = Field(description="The scenario's task type.")
+    dataset_id: uuid.UUID = Field(description="Dataset version trained on.")
+    dataset_key: str = Field(description="Artifact-store key of the dataset version's CSV.")
+    columns: dict[str, str] = Field(
+        description="Every column of the dataset and its inferred type."
+    )
+    target: str | None = Field(description="Target column; null for unsupervised tasks.")
+    features: list[str] = Field(description="Feature columns, in order.")
+    algorithm: str = Field(description="Algorithm name, or `auto` for a search.")
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="Validated hyperparameters, by the library's names."
+    )
+    resources: Resources = Field(default_factory=Resources, description="Limits of the run.")
+    evaluation: Evaluation = Field(default_factory=Evaluation, description="Split and metrics.")
+    feature_set_id: uuid.UUID | None = Field(None, description="Lineage: the feature set.")
+    model_config_id: uuid.UUID | None = Field(None, description="Lineage: the model config.")
+    resource_profile_id: uuid.UUID | None = Field(
+        None, description="Lineage: the resource profile."
+    )
 
 
 class TrainModel(Message):
@@ -16,9 +75,11 @@ class TrainModel(Message):
 
     topic: ClassVar[str] = topics.TRAIN_MODEL
     type: Literal["TrainModel"] = "TrainModel"
-    run_id: uuid.UUID = Field(description="The run to execute; created before the command.")
+    run_id: uuid.UUID = Field(description="The run to execute; its id is chosen by the sender.")
     experiment_id: uuid.UUID | None = Field(None, description="Experiment the run belongs to.")
     trigger: str = Field("manual", description="Why: manual, schedule, drift, performance, ...")
+    spec: RunSpec | None = Field(None, description="What to train; a run without one fails.")
+    requested_by: uuid.UUID | None = Field(None, description="API key id of the requester.")
 
 
 class PrepareDataset(Message):
