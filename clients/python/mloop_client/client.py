@@ -2,6 +2,7 @@
 
 Every method answers the JSON the gateway returns (plain dicts and lists). Failures raise
 `MLoopError` built from the problem document, or `GatewayUnreachable` when no answer came.
+The training calls (experiments, runs, models) live in `training.TrainingMethods`, mixed in here.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import httpx
 
 from mloop_client._progress import ProgressCallback, ProgressFile
 from mloop_client.errors import GatewayUnreachable, MLoopError
+from mloop_client.training import TrainingMethods
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
@@ -32,7 +34,7 @@ JSON = Any
 ListMethod = Callable[..., dict[str, Any]]
 
 
-class MLoopClient:
+class MLoopClient(TrainingMethods):
     """Client for one gateway. Use as a context manager, or call `close()` when done."""
 
     def __init__(

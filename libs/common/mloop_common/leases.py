@@ -42,13 +42,16 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def claim(db: Database, model: type[W], *, owner: str, ttl: float) -> W | None:
-    """Claim the oldest queued item, or None. Concurrent claimers never get the same item."""
+async def claim(
+    db: Database, model: type[W], *, owner: str, ttl: float, order_by: Any = None
+) -> W | None:
+    """Claim the first queued item (by `order_by`, default the id), or None. Concurrent
+    claimers never get the same item."""
     async with db.transaction() as session:
         item = await session.scalar(
             select(model)
             .where(model.status == QUEUED)
-            .order_by(model.id)  # type: ignore[attr-defined]
+            .order_by(order_by if order_by is not None else model.id)  # type: ignore[attr-defined]
             .limit(1)
             .with_for_update(skip_locked=True)
         )

@@ -53,11 +53,16 @@ class ServiceRuntime:
             self._measure_lag,
         ]
         self._startup: list[Callable[[], Awaitable[None]]] = []
+        self._shutdown: list[Callable[[], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
 
     def add_startup(self, step: Callable[[], Awaitable[None]]) -> None:
         """Run `step` once the broker is up, before the service reports itself started."""
         self._startup.append(step)
+
+    def add_shutdown(self, step: Callable[[], Awaitable[None]]) -> None:
+        """Run `step` when the app stops, after the background loops have been cancelled."""
+        self._shutdown.append(step)
 
     def add_loop(self, loop: Callable[[], Awaitable[None]]) -> None:
         """Keep `loop` running in the background (restarted if it crashes) while the app runs."""
@@ -89,6 +94,8 @@ class ServiceRuntime:
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            for step in self._shutdown:
+                await step()
             await self.broker.stop()
             await self.db.close()
 

@@ -92,6 +92,25 @@ class Settings(BaseSettings):
         10.0, gt=0, description="Seconds between re-queues of work whose lease expired."
     )
 
+    trainer_concurrency: int = Field(
+        1, ge=1, le=64, description="Runs one trainer executes at once (each in a child process)."
+    )
+    trainer_poll_interval: float = Field(
+        2.0, gt=0, description="Seconds between looks for queued runs when no command woke it."
+    )
+    run_max_attempts: int = Field(
+        2, ge=1, description="Starts of a run before one whose trainer died is failed."
+    )
+    run_max_seconds: float | None = Field(
+        None, gt=0, description="Ceiling on any run's wall time, whatever its profile says."
+    )
+    run_max_memory_mb: float | None = Field(
+        None, gt=0, description="Ceiling on any run's resident memory, whatever its profile says."
+    )
+    trainer_gpus: int | None = Field(
+        None, ge=0, description="GPUs a trainer offers; unset: counted with nvidia-smi."
+    )
+
     request_max_bytes: int = Field(
         1024**2, gt=0, description="Largest request body other than an upload, in bytes."
     )

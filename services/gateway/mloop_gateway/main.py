@@ -13,17 +13,20 @@ from mloop_gateway.adapters.profiling import Profiler
 from mloop_gateway.context import SERVICE, Gateway
 from mloop_gateway.entrypoints import (
     audit,
+    configs,
     data,
+    experiments,
     feature_sets,
     health,
     keys,
     messages,
+    models,
     scenarios,
 )
 from mloop_gateway.entrypoints.idempotency import IdempotencyMiddleware, purge_expired
 from mloop_gateway.handlers.keys import ensure_admin_key
 
-ROUTERS = (health, keys, audit, scenarios, data, feature_sets)
+ROUTERS = (health, keys, audit, scenarios, data, feature_sets, configs, experiments, models)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

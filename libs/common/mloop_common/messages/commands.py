@@ -52,6 +52,8 @@ class RunSpec(BaseModel):
     task_type: str = Field(description="The scenario's task type.")
     dataset_id: uuid.UUID = Field(description="Dataset version trained on.")
     dataset_key: str = Field(description="Artifact-store key of the dataset version's CSV.")
+    encoding: str = Field("utf-8", description="Text encoding of the dataset's CSV.")
+    delimiter: str = Field(",", description="Field delimiter of the dataset's CSV.")
     columns: dict[str, str] = Field(
         description="Every column of the dataset and its inferred type."
     )
@@ -137,3 +139,12 @@ class StartABTest(Message):
     challenger_model_id: uuid.UUID = Field(description="Model to test against the champion.")
     challenger_share: float = Field(0.1, gt=0, lt=1, description="Share of traffic it gets.")
     requested_by: str | None = Field(None, description="API key id of the requester.")
+
+
+class DeleteModels(Message):
+    """Delete model versions and their artifacts (gateway → trainer, which owns them)."""
+
+    topic: ClassVar[str] = topics.DELETE_MODELS
+    type: Literal["DeleteModels"] = "DeleteModels"
+    model_ids: list[uuid.UUID] = Field(max_length=10_000, description="Models to delete.")
+    requested_by: uuid.UUID | None = Field(None, description="API key id of the requester.")

@@ -108,6 +108,14 @@ class RunFailed(Message):
     error: str = Field(description="Why it failed.")
 
 
+class ModelsDeleted(Message):
+    """Model versions and their artifacts were deleted."""
+
+    topic: ClassVar[str] = topics.MODELS_DELETED
+    type: Literal["ModelsDeleted"] = "ModelsDeleted"
+    model_ids: list[uuid.UUID] = Field(description="The deleted models.")
+
+
 class PredictionRecord(BaseModel):
     model_config = ConfigDict(frozen=True)
 

@@ -82,3 +82,12 @@ def check_feature_set(
     if task_type == "forecasting" and "datetime" not in types:
         errors.append(_error(["features"], "forecasting needs a datetime column", "missing"))
     return errors
+
+
+def usable_features(*, task_type: str, columns: Mapping[str, str], target: str | None) -> list[str]:
+    """Every column the task can take as a feature, in the dataset's order (target excluded)."""
+    return [
+        name
+        for name, kind in columns.items()
+        if name != target and kind in FEATURE_TYPES[task_type]
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 from datetime import datetime
 
 
@@ -23,4 +24,15 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         created_at, id_ = json.loads(raw)
         return datetime.fromisoformat(created_at), str(id_)
     except (binascii.Error, ValueError, TypeError) as err:
+        raise BadCursor("the cursor is not one this API returned") from err
+
+
+def decode_before(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """The (created_at, id) a page must start before, for tables keyed by UUIDs."""
+    if not cursor:
+        return None
+    created_at, id_ = decode_cursor(cursor)
+    try:
+        return created_at, uuid.UUID(id_)
+    except ValueError as err:
         raise BadCursor("the cursor is not one this API returned") from err

@@ -90,6 +90,9 @@ class ScenarioUpdate(Strict):
     tags: list[Tag] | None = Field(None, max_length=50)
     default_data_path: str | None = Field(None, max_length=512)
     default_target: Column | None = None
+    primary_metric: str | None = Field(
+        None, max_length=64, description="Metric that decides the best model (GET /api/algorithms)."
+    )
 
 
 class ScenarioPublic(Public):
@@ -100,6 +103,7 @@ class ScenarioPublic(Public):
     tags: list[str]
     default_data_path: str | None
     default_target: str | None
+    primary_metric: str | None
     created_at: datetime
     updated_at: datetime
 

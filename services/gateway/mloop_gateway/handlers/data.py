@@ -10,6 +10,7 @@ from typing import Any
 
 from mloop_common import outbox, tabular
 from mloop_common.db.catalog import DatasetVersion, FeatureSet, Scenario
+from mloop_common.db.training import ModelVersion
 from mloop_common.keyring import Grant
 from mloop_common.messages.events import DatasetUploaded
 from mloop_common.problems import Problem, invalid, not_found
@@ -221,7 +222,9 @@ async def preview(gw: Gateway, found: DatasetVersion, rows: int) -> tuple[list[s
 async def remove_path(
     gw: Gateway, grant: Grant, scenario_id: uuid.UUID, path: str, *, force: bool
 ) -> None:
-    """Delete every version of a path. Versions a feature set uses answer 409 unless forced."""
+    """Delete every version of a path. Versions a feature set uses, or a model was trained
+    on, answer 409 unless forced (forced: their feature sets and experiments go too; models
+    stay, with their lineage naming the deleted version)."""
     async with gw.db.transaction() as session:
         await scenarios.load(session, grant, scenario_id, for_update=True)
         found = await _versions(session, grant, scenario_id, path)
@@ -231,12 +234,19 @@ async def remove_path(
                 select(FeatureSet.name).where(FeatureSet.dataset_id.in_(ids)).distinct()
             )
         ).all()
-        if users and not force:
+        trained = await session.scalar(
+            select(func.count()).select_from(ModelVersion).where(ModelVersion.dataset_id.in_(ids))
+        )
+        if (users or trained) and not force:
+            reasons = []
+            if users:
+                reasons.append(f"feature sets {', '.join(sorted(users))} use {path!r}")
+            if trained:
+                reasons.append(f"{trained} model(s) were trained on it")
             raise Problem(
                 409,
                 "Data in use",
-                f"Feature sets {', '.join(sorted(users))} use {path!r}; "
-                "delete with force=true to remove them too.",
+                f"In use: {'; '.join(reasons)}. Delete with force=true to remove it anyway.",
             )
         await session.execute(delete(DatasetVersion).where(DatasetVersion.id.in_(ids)))
         scenario = await session.get(Scenario, scenario_id)

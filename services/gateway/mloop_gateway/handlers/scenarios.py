@@ -9,8 +9,11 @@ from typing import Any, TypeVar
 
 from mloop_common import outbox
 from mloop_common.db.catalog import DatasetVersion, FeatureSet, Scenario
+from mloop_common.db.training import Experiment, ModelConfig
+from mloop_common.db.training_reads import active_runs
 from mloop_common.keyring import Grant
 from mloop_common.messages.events import ScenarioDeleted
+from mloop_common.ml.metrics import task_metrics
 from mloop_common.problems import Problem, invalid, not_found
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +22,7 @@ from mloop_gateway.context import SERVICE, Gateway
 from mloop_gateway.domain.paging import decode_cursor
 from mloop_gateway.handlers import audit
 
-T = TypeVar("T", DatasetVersion, FeatureSet)
+T = TypeVar("T", DatasetVersion, FeatureSet, ModelConfig, Experiment)
 
 
 async def load(
@@ -102,6 +105,13 @@ async def update(
         target = changes.get("default_target", scenario.default_target)
         if "default_data_path" in changes or "default_target" in changes:
             await _check_defaults(session, scenario_id, path, target)
+        metric = changes.get("primary_metric")
+        if metric is not None and metric not in task_metrics(scenario.task_type):
+            choices = ", ".join(task_metrics(scenario.task_type))
+            raise invalid(
+                ["body", "primary_metric"],
+                f"{scenario.task_type} models report {choices}; {metric!r} is not one of them",
+            )
         for name, value in changes.items():
             setattr(scenario, name, value)
         scenario.updated_at = datetime.now(UTC)
@@ -142,6 +152,14 @@ async def remove(gw: Gateway, grant: Grant, scenario_id: uuid.UUID, *, force: bo
     (and the gateway's own consumer, which removes the stored files)."""
     async with gw.db.transaction() as session:
         scenario = await load(session, grant, scenario_id, for_update=True)
+        active = await active_runs(session, scenario_id)
+        if active and not force:
+            raise Problem(
+                409,
+                "Runs in progress",
+                f"{active} run(s) of this scenario are queued or running; "
+                "wait for them or delete with force=true.",
+            )
         await session.execute(delete(Scenario).where(Scenario.id == scenario_id))
         outbox.stage(session, service=SERVICE, message=ScenarioDeleted(scenario_id=scenario_id))
         audit.record(
