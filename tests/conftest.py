@@ -7,7 +7,12 @@ from collections import defaultdict
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.s3", "tests.fixtures.stack", "tests.fixtures.services"]
+pytest_plugins = [
+    "tests.fixtures.s3",
+    "tests.fixtures.stack",
+    "tests.fixtures.services",
+    "tests.fixtures.training",
+]
 
 _layer_seconds: dict[str, float] = defaultdict(float)
 _layer_counts: dict[str, int] = defaultdict(int)

@@ -17,6 +17,10 @@ from urllib.parse import quote
 
 import httpx
 
+from mloop_client._paths import given as _given
+from mloop_client._paths import page as _page
+from mloop_client._paths import scenario_path as _at
+from mloop_client._paths import segment as _segment
 from mloop_client._progress import ProgressCallback, ProgressFile
 from mloop_client.errors import GatewayUnreachable, MLoopError
 from mloop_client.training import TrainingMethods
@@ -331,25 +335,13 @@ class MLoopClient(TrainingMethods):
         return response.json()
 
 
-def _segment(value: object) -> str:
-    return quote(str(value), safe="")
-
-
 def _scenario(scenario_id: str) -> str:
-    return f"/api/scenarios/{_segment(scenario_id)}"
+    return _at(scenario_id)
 
 
 def _data(scenario_id: str, path: str) -> str:
     # A data path may hold folders ("raw/train.csv"): its slashes stay, the rest is escaped.
     return f"{_scenario(scenario_id)}/data/{quote(path.lstrip('/'), safe='/')}"
-
-
-def _page(limit: int | None, cursor: str | None) -> dict[str, Any]:
-    return _given(limit=limit, cursor=cursor)
-
-
-def _given(**values: Any) -> dict[str, Any]:
-    return {name: value for name, value in values.items() if value is not None}
 
 
 def _flag(value: bool) -> str:

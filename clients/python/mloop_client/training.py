@@ -14,10 +14,13 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import httpx
 
+from mloop_client._paths import given as _given
+from mloop_client._paths import page as _page
+from mloop_client._paths import scenario_path as _at
+from mloop_client._paths import segment as _segment
 from mloop_client.errors import GatewayUnreachable, MLoopError
 
 JSON = Any
@@ -338,23 +341,3 @@ def parse_sse(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
                 event = value
             elif field == "data":
                 data.append(value)
-
-
-# client.py imports this module, so these small helpers are repeated here, not imported back.
-
-
-def _segment(value: object) -> str:
-    return quote(str(value), safe="")
-
-
-def _at(scenario_id: str, *segments: object) -> str:
-    """A path under a scenario, each segment escaped: `_at(sid, "runs", run_id, "logs")`."""
-    return "/".join(["/api/scenarios", *(_segment(part) for part in (scenario_id, *segments))])
-
-
-def _page(limit: int | None, cursor: str | None) -> dict[str, Any]:
-    return _given(limit=limit, cursor=cursor)
-
-
-def _given(**values: Any) -> dict[str, Any]:
-    return {name: value for name, value in values.items() if value is not None}

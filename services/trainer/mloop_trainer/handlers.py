@@ -128,7 +128,7 @@ async def execute(trainer: Trainer, run: Any, *, owner: str) -> None:
     async with leases.held(
         trainer.db, type(run), run.id, owner=owner, ttl=settings.lease_ttl
     ) as beat:
-        beat.add_done_callback(lambda _: lost.set())
+        beat.add_done_callback(lambda task: task.cancelled() or lost.set())
         flusher = asyncio.create_task(report.keep_flushing())
         try:
             outcome = await trainer.pool.run(
@@ -146,33 +146,33 @@ async def execute(trainer: Trainer, run: Any, *, owner: str) -> None:
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError, LeaseLost):
                 await flusher
-        report.latest = None
-        await runs.append_logs(trainer.db, run.id, report.lines + [_summary(outcome)])
-        if lost.is_set():
+        if not outcome.wall_seconds:
+            outcome.wall_seconds = time.monotonic() - started
+        try:
+            await runs.append_logs(trainer.db, run.id, [*report.lines, _summary(outcome)])
+            if lost.is_set():
+                raise LeaseLost(run.id)
+            await _record(trainer, run, owner=owner, model_id=model_id, outcome=outcome)
+        except LeaseLost:
             await _discard(trainer, outcome)
-            raise LeaseLost(run.id)
-        usage = {
-            "peak_memory_mb": outcome.peak_memory_mb,
-            "cpu_seconds": outcome.cpu_seconds,
-            "wall_seconds": outcome.wall_seconds or time.monotonic() - started,
-        }
-        if outcome.status == "completed" and outcome.result is not None:
-            try:
-                await runs.complete(
-                    trainer.db,
-                    run,
-                    owner=owner,
-                    model_id=model_id,
-                    result=outcome.result,
-                    usage=usage,
-                )
-            except LeaseLost:
-                await _discard(trainer, outcome)
-                raise
-        else:
-            await runs.fail(
-                trainer.db, run, owner=owner, error=outcome.error or "failed", usage=usage
-            )
+            raise
+
+
+async def _record(
+    trainer: Trainer, run: Any, *, owner: str, model_id: uuid.UUID, outcome: Outcome
+) -> None:
+    usage = {
+        "peak_memory_mb": outcome.peak_memory_mb,
+        "cpu_seconds": outcome.cpu_seconds,
+        "wall_seconds": outcome.wall_seconds,
+    }
+    if outcome.status == "completed" and outcome.result is not None:
+        await runs.complete(
+            trainer.db, run, owner=owner, model_id=model_id, result=outcome.result, usage=usage
+        )
+    else:
+        error = outcome.error or "failed"
+        await runs.fail(trainer.db, run, owner=owner, error=error, usage=usage)
 
 
 def _summary(outcome: Outcome) -> str:

@@ -12,7 +12,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from mloop_client.cli import data, keys, scenarios
+from mloop_client.cli import data, experiments, keys, models, runs, scenarios
 from mloop_client.cli.session import ClientFactory, Session, default_client
 from mloop_client.client import DEFAULT_URL
 from mloop_client.errors import MLoopError
@@ -36,7 +36,7 @@ def build_app(make_client: ClientFactory = default_client) -> typer.Typer:
     """The `mloop` application; tests pass a `make_client(url, api_key)` on a mock transport."""
     app = typer.Typer(
         cls=_Root,
-        help="MLoop command line: scenarios, data and keys on an MLoop gateway.",
+        help="MLoop command line: scenarios, data, experiments, runs, models and keys.",
         no_args_is_help=True,
         pretty_exceptions_enable=False,
     )
@@ -62,6 +62,9 @@ def build_app(make_client: ClientFactory = default_client) -> typer.Typer:
     app.command("up")(up)
     app.add_typer(scenarios.app, name="scenario")
     app.add_typer(data.app, name="data")
+    app.add_typer(experiments.app, name="experiment")
+    app.add_typer(runs.app, name="run")
+    app.add_typer(models.app, name="models")
     app.add_typer(keys.app, name="keys")
     return app
 

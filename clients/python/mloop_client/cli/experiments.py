@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.table import Table
 
@@ -77,14 +77,16 @@ def create(
         algorithm=algorithm,
         params=param,
         resource_profile=resource_profile,
-        resources=_given(cpu_cores=cores, memory_gb=memory_gb, max_hours=max_hours),
+        resources=_amounts(cpu_cores=cores, memory_gb=memory_gb, max_hours=max_hours),
         tags=tag,
         cv_folds=cv_folds,
     )
     experiment = s.client.create_experiment(scenario_id, name=name, **body)
     title = f"Experiment created: {experiment.get('name')} {experiment.get('version')}"
     if not run:
-        s.emit(experiment, lambda: s.out.print(render.details(title, experiment, EXPERIMENT_FIELDS)))
+        s.emit(
+            experiment, lambda: s.out.print(render.details(title, experiment, EXPERIMENT_FIELDS))
+        )
         return
     started = s.client.start_run(scenario_id, experiment["id"])
 
@@ -113,7 +115,10 @@ def experiment_body(
     common = {"tags": tags or None, "evaluation": {"cv_folds": cv_folds} if cv_folds else None}
     if feature_set or model_config:
         if dataset or target or algorithm or features or params or resources:
-            raise click.UsageError(f"Give either {BY_IDS}, or {INLINE} (and their options).")
+            raise typer.BadParameter(
+                f"give either {BY_IDS}, or {INLINE} (and their options).",
+                param_hint="--feature-set",
+            )
         _require(("--feature-set", feature_set), ("--model-config", model_config))
         return common | {
             "feature_set_id": feature_set,
@@ -122,9 +127,9 @@ def experiment_body(
         }
     _require(("--dataset", dataset), ("--target", target), ("--algorithm", algorithm))
     if resource_profile:
-        raise click.UsageError(
-            "--resource-profile goes with --feature-set; inline, give --cores, --memory-gb "
-            "and --max-hours."
+        raise typer.BadParameter(
+            "goes with --feature-set; inline, give --cores, --memory-gb and --max-hours.",
+            param_hint="--resource-profile",
         )
     return common | {
         "dataset_id": dataset,
@@ -153,11 +158,17 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
 def _require(*options: tuple[str, str | None]) -> None:
     missing = [flag for flag, value in options if not value]
     if missing:
-        raise click.UsageError(f"Missing {', '.join(missing)} (give either {BY_IDS}, or {INLINE}).")
+        hint = ", ".join(missing)
+        raise typer.BadParameter(f"required (give either {BY_IDS}, or {INLINE}).", param_hint=hint)
 
 
-def _given(**values: Any) -> dict[str, Any]:
-    return {name: value for name, value in values.items() if value is not None}
+def _amounts(**values: float | None) -> dict[str, Any]:
+    """The amounts given, whole numbers as ints (2.0 cores is sent as 2)."""
+    return {
+        name: int(value) if value.is_integer() else value
+        for name, value in values.items()
+        if value is not None
+    }
 
 
 @app.command("list")
@@ -232,7 +243,7 @@ def comparison_table(comparison: dict[str, Any]) -> Table:
     items = comparison.get("items") or []
     names = comparison.get("metrics") or sorted({m for i in items for m in i.get("metrics") or {}})
 
-    def row(label: str, value: Any) -> list[Any]:
+    def row(label: str, value: Callable[[dict[str, Any]], Any]) -> list[Any]:
         return [label, *(value(item) for item in items)]
 
     rows = [
@@ -241,11 +252,17 @@ def comparison_table(comparison: dict[str, Any]) -> Table:
         row("Run", lambda i: (i.get("run") or {}).get("id") or "no run"),
         row("Status", lambda i: (i.get("run") or i["experiment"]).get("status")),
         row("Model", lambda i: i.get("model_id")),
-        *(row(name, lambda i, n=name: runs.number((i.get("metrics") or {}).get(n))) for name in names),
+        *(
+            row(name, lambda i, n=name: runs.number((i.get("metrics") or {}).get(n)))
+            for name in names
+        ),
         *(
             row(label, lambda i, k=key: runs.number((i.get("resources") or {}).get(k)))
             for label, key in runs.RESOURCES
         ),
     ]
-    headers = ["", *(f"{i['experiment'].get('name')} {i['experiment'].get('version')}" for i in items)]
+    headers = [
+        "",
+        *(f"{i['experiment'].get('name')} v{i['experiment'].get('version')}" for i in items),
+    ]
     return render.listing(f"Experiments compared ({len(items)})", headers, rows)

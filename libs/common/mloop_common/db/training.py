@@ -148,6 +148,7 @@ class Run(LeasedWork, Base):
     trials: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
     model_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     error: Mapped[str | None] = mapped_column(Text)
+    worker: Mapped[str | None] = mapped_column(String(160))
     peak_memory_mb: Mapped[float | None] = mapped_column(Float)
     cpu_seconds: Mapped[float | None] = mapped_column(Float)
     wall_seconds: Mapped[float | None] = mapped_column(Float)

@@ -57,6 +57,7 @@ class RunView:
             "algorithm": (run or request).algorithm,  # type: ignore[union-attr]
             "trigger": (run or request).trigger,  # type: ignore[union-attr]
             "attempts": run.attempts if run else 0,
+            "worker": run.worker if run else None,
             "resources": {
                 "peak_memory_mb": run.peak_memory_mb if run else None,
                 "cpu_seconds": run.cpu_seconds if run else None,

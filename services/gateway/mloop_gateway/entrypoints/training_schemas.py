@@ -143,6 +143,7 @@ class RunPublic(BaseModel):
     algorithm: str
     trigger: str
     attempts: int
+    worker: str | None = Field(description="The trainer worker that ran it last (host:pid/slot).")
     resources: RunResources
     trials: list[dict[str, Any]]
     created_at: datetime

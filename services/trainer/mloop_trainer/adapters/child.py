@@ -191,14 +191,15 @@ def _watch_stdin(stdin: io.BufferedReader) -> None:
     os._exit(EXIT_PARENT_GONE)
 
 
-def _limit_threads(cores: int) -> None:
+def _limit_threads(cores: int) -> object:
+    """Cap BLAS / OpenMP pools already loaded, and (by env) those a library starts later."""
     for var in THREAD_ENV_VARS:
         os.environ[var] = str(cores)
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - installed with the trainer
-        return
-    threadpool_limits(limits=cores)
+        return None
+    return threadpool_limits(limits=cores)  # kept by the caller for the rest of the job
 
 
 def _resolve(target: str) -> Callable[[dict[str, Any], Emit], Any]:
@@ -252,12 +253,13 @@ def main(argv: list[str] | None = None) -> None:
     threading.Thread(target=_watch_stdin, args=(stdin,), name="stdin-watch", daemon=True).start()
     start = resource.getrusage(resource.RUSAGE_SELF)
     cores = max(1, int(message.get("cores") or 1))
-    _limit_threads(cores)
+    limits = _limit_threads(cores)
     outcome = _run(channel, target, message.get("job") or {}, cores)
     sys.stdout.flush()
     sys.stderr.flush()
     channel.send(outcome)
     channel.send({"usage": _usage(start)})
+    del limits
     os._exit(0)  # no atexit hooks, no waiting on threads a library left behind
 
 

@@ -26,6 +26,7 @@ from mloop_common.messages.events import (
 from mloop_common.ml.metrics import higher_is_better
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
 
 SERVICE = "trainer"
 
@@ -71,7 +72,9 @@ async def claim(db: Database, *, owner: str, ttl: float) -> Run | None:
 
 async def start(db: Database, run: Run, *, owner: str) -> None:
     async with db.transaction() as session:
-        await _update_held(session, run.id, owner, started_at=_now(), message="starting")
+        await _update_held(
+            session, run.id, owner, started_at=_now(), message="starting", worker=owner
+        )
         outbox.stage(
             session,
             service=SERVICE,
@@ -94,11 +97,17 @@ async def progress(db: Database, run: Run, *, owner: str, share: float, message:
 
 
 async def append_logs(db: Database, run_id: uuid.UUID, lines: Sequence[str]) -> None:
+    """Add log lines; LeaseLost when the run is gone (its scenario was deleted)."""
     if not lines:
         return
-    async with db.transaction() as session:
-        await session.execute(insert(RunLog), [{"run_id": run_id, "line": line} for line in lines])
-        await session.commit()
+    try:
+        async with db.transaction() as session:
+            await session.execute(
+                insert(RunLog), [{"run_id": run_id, "line": line} for line in lines]
+            )
+            await session.commit()
+    except IntegrityError:
+        raise LeaseLost(run_id) from None
 
 
 async def complete(

@@ -94,7 +94,12 @@ def _describe_exit(code: int | None) -> str:
 
 
 def _parent_death_preexec() -> Callable[[], None] | None:
-    """On Linux, a `preexec_fn` asking the kernel to SIGKILL the child when the trainer dies."""
+    """On Linux, a `preexec_fn` asking the kernel to SIGKILL the child when the trainer dies.
+
+    The kernel fires it when the *thread* that forked the child ends: children are spawned from
+    the event loop's thread, which lives as long as the trainer. Elsewhere the stdin watch of the
+    child does the same job.
+    """
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -288,11 +293,15 @@ class WarmPool:
                 return
             await asyncio.gather(*pending, *self._spawning)
 
+    def pids(self) -> list[int]:
+        """Process ids of the children alive now, idle or running."""
+        return [w.pid for w in [*self._idle, *self._busy] if w.proc.returncode is None]
+
     async def close(self) -> None:
         """Kill every child, idle or running (a running job ends as "cancelled")."""
         self._closed = True
-        for task in self._spawning:
-            task.cancel()
+        # not cancelled: a spawn cut short would leave a child nobody tracks; each one sees
+        # `_closed` once started and disposes of its child itself
         await asyncio.gather(*self._spawning, return_exceptions=True)
         for worker in self._busy:
             worker.stop("cancelled", "cancelled: the trainer's sandbox pool was closed")
@@ -376,8 +385,8 @@ class WarmPool:
         worker.sample()
         cpu_before = worker.cpu_seconds
         worker.job_sent = True
-        await worker.send({"job": job, "cores": limits.cores})
         watchdog = asyncio.create_task(self._watch(worker, limits, cancel, started))
+        await worker.send({"job": job, "cores": limits.cores})
         final: dict[str, Any] | None = None
         usage: dict[str, Any] = {}
         try:

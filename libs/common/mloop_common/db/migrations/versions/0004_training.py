@@ -113,6 +113,7 @@ def upgrade() -> None:
         sa.Column("trials", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("model_id", sa.Uuid(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("worker", sa.String(length=160), nullable=True),
         sa.Column("peak_memory_mb", sa.Float(), nullable=True),
         sa.Column("cpu_seconds", sa.Float(), nullable=True),
         sa.Column("wall_seconds", sa.Float(), nullable=True),
