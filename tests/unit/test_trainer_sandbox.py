@@ -23,7 +23,8 @@ import psutil
 import pytest
 import pytest_asyncio
 from mloop_trainer.adapters.child import EXIT_PARENT_GONE
-from mloop_trainer.adapters.sandbox import Limits, Outcome, WarmPool
+from mloop_trainer.adapters.sandbox import Outcome, WarmPool
+from mloop_trainer.domain.capacity import Limits
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = "tests.unit.sandbox_jobs:run"

@@ -46,7 +46,7 @@ def execute(job: dict[str, Any], emit: Any) -> dict[str, Any]:
         outcome = train(
             spec,
             frame,
-            n_jobs=int(job["cores"]),
+            n_jobs=emit.cores,
             progress=lambda share, message: emit.progress(0.05 + 0.85 * share, message),
             log=emit.log,
         )

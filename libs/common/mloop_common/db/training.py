@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from mloop_common.db import catalog  # noqa: F401  (the tables its foreign keys name)
 from mloop_common.db.models import Base
 from mloop_common.leases import LeasedWork
 

@@ -43,7 +43,7 @@ def column_type(spec: RunSpec, frame: pd.DataFrame, name: str) -> str:
     if name in spec.columns:
         return spec.columns[name]
     dtype = frame[name].dtype
-    if dtype == "boolean" or dtype == bool:
+    if dtype == "boolean" or pd.api.types.is_bool_dtype(dtype):
         return "boolean"
     if pd.api.types.is_numeric_dtype(dtype):
         return "numeric"
@@ -68,6 +68,10 @@ def prepare(spec: RunSpec, frame: pd.DataFrame, log: Callable[[str], None]) -> P
     if target is not None:
         missing = frame[target].isna().to_numpy()
         if task == "regression" or task == "forecasting":
+            if target_type not in ("numeric", None):
+                raise UnusableData(
+                    f"the target {target!r} is {target_type}; {task} needs a numeric target"
+                )
             numbers = pd.to_numeric(frame[target], errors="coerce")
             missing = numbers.isna().to_numpy()
         if missing.all():
@@ -100,8 +104,6 @@ def _target(task: str, values: pd.Series, kind: str | None) -> np.ndarray:
         _require_two_classes(name, y)
         return y
     if task in ("regression", "forecasting"):
-        if kind not in ("numeric", None):
-            raise UnusableData(f"the target {name!r} is {kind}; {task} needs a numeric target")
         return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
     if task == "anomaly_detection":
         return anomaly_labels(values, kind)

@@ -6,6 +6,9 @@ key: a single series). Other numeric or boolean features are ignored: their futu
 not known when forecasting. Times are put on a regular grid (the step is inferred: a pandas
 frequency such as "D", "MS" or "h", or the typical gap); when the times are too irregular for a
 grid, each observation counts as one step. Duplicate times within a series are averaged.
+With `differencing`, the model learns step-to-step changes (lags and rolling means of the
+changes) and adds each to the previous value, so forecasts can follow a trend beyond the levels
+seen in training; a series without any history then gets NaN forecasts.
 
 `predict(records)` returns an array (n records, horizon): for each record, the values at the H
 grid steps after its time (the forecast origin; the series' last known time when the record has
@@ -21,13 +24,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from lightgbm import LGBMRegressor
-from pandas.tseries.frequencies import to_offset
 from sklearn.base import BaseEstimator, RegressorMixin
 
 from .preprocessing import as_datetimes, as_keys, records
+from .timegrid import infer_step
 
 CALENDAR = ("month", "day", "dayofweek", "dayofyear", "hour")
-_MIN_GRID_COVERAGE = 0.9
 
 
 def lag_list(lags: int | list[int]) -> list[int]:
@@ -46,6 +48,7 @@ class LagForecaster(RegressorMixin, BaseEstimator):
         horizon: int = 7,
         lags: int | list[int] = 14,
         windows: int | list[int] = (7, 28),
+        differencing: bool = False,
         n_estimators: int = 100,
         learning_rate: float = 0.1,
         num_leaves: int = 31,
@@ -63,6 +66,7 @@ class LagForecaster(RegressorMixin, BaseEstimator):
         self.horizon = horizon
         self.lags = lags
         self.windows = windows
+        self.differencing = differencing
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -90,8 +94,8 @@ class LagForecaster(RegressorMixin, BaseEstimator):
         if len(target) < 2:
             raise ValueError("too few past values to learn from; add rows or lower lags")
         self.feature_names_ = self._feature_names()
-        categorical = [len(self.feature_names_) - len(self.series_columns) + i
-                       for i in range(len(self.series_columns))]  # fmt: skip
+        first_code = len(self.feature_names_) - len(self.series_columns)
+        categorical = list(range(first_code, len(self.feature_names_)))
         self.model_ = LGBMRegressor(
             n_estimators=self.n_estimators,
             learning_rate=self.learning_rate,
@@ -151,15 +155,16 @@ class LagForecaster(RegressorMixin, BaseEstimator):
         blocks, targets = [], []
         lags, windows = lag_list(self.lags), window_list(self.windows)
         for key, series in self.history_.items():
-            past = series.shift(1)
-            columns = [series.shift(lag).to_numpy() for lag in lags]
+            work = series.diff() if self.differencing else series
+            past = work.shift(1)
+            columns = [work.shift(lag).to_numpy() for lag in lags]
             columns += [past.rolling(w, min_periods=1).mean().to_numpy() for w in windows]
             columns += list(_calendar(series.index).T)
             columns += [np.full(len(series), code) for code in self._codes(key)]
             block = np.column_stack(columns)
-            usable = series.notna().to_numpy() & ~np.isnan(block[:, : len(lags)]).all(axis=1)
+            usable = work.notna().to_numpy() & ~np.isnan(block[:, : len(lags)]).all(axis=1)
             blocks.append(block[usable])
-            targets.append(series.to_numpy()[usable])
+            targets.append(work.to_numpy()[usable])
         return np.vstack(blocks), np.concatenate(targets)
 
     def _codes(self, key: tuple) -> list[float]:
@@ -191,14 +196,16 @@ class LagForecaster(RegressorMixin, BaseEstimator):
             live = [s for s in states if len(s["out"]) < self.horizon]
             rows = []
             for state in live:
-                values, time = state["values"], self._next(state["time"])
+                values, time = self._work(state["values"]), self._next(state["time"])
                 row = [values[-lag] if lag <= len(values) else np.nan for lag in lags]
                 row += [_mean(values[-w:]) for w in windows]
-                row += [time.month, time.day, time.dayofweek, time.dayofyear, time.hour]
+                row += [time.month, time.day, time.day_of_week, time.day_of_year, time.hour]
                 rows.append(row + state["codes"])
                 state["time"] = time
             predicted = self.model_.predict(np.asarray(rows, dtype=float))
             for state, value in zip(live, predicted, strict=True):
+                if self.differencing:
+                    value = _last_known(state["values"]) + value
                 state["values"].append(float(value))
                 if state["skip"]:
                     state["skip"] -= 1
@@ -252,12 +259,20 @@ class LagForecaster(RegressorMixin, BaseEstimator):
                 probe, skip = self._next(probe), skip + 1
                 if skip > 100 * self.horizon + 1000:
                     raise ValueError(f"{origin} is too far after the history, which ends {last}")
-        memory = max(*lag_list(self.lags), *window_list(self.windows))
+        memory = max(*lag_list(self.lags), *window_list(self.windows)) + self.differencing
         values = [float(v) for v in series.to_numpy()[-memory:]]
         return {"values": values, "time": time, "skip": skip, "out": [], "codes": self._codes(key)}
 
     def _next(self, time: pd.Timestamp) -> pd.Timestamp:
         return time + self.step_
+
+    def _work(self, values: list[float]) -> list[float]:
+        """What the model reads: the values, or their step-to-step changes."""
+        return np.diff(values).tolist() if self.differencing else values
+
+
+def _last_known(values: list[float]) -> float:
+    return next((v for v in reversed(values) if not np.isnan(v)), np.nan)
 
 
 def _mean(values: list[float]) -> float:
@@ -267,44 +282,5 @@ def _mean(values: list[float]) -> float:
 
 def _calendar(index: pd.DatetimeIndex) -> np.ndarray:
     return np.column_stack(
-        [index.month, index.day, index.dayofweek, index.dayofyear, index.hour]
+        [index.month, index.day, index.day_of_week, index.day_of_year, index.hour]
     ).astype(float)
-
-
-def infer_step(observed: pd.DataFrame) -> tuple[Any, bool]:
-    """(the step between consecutive times, whether the times sit on a regular grid)."""
-    keys = [column for column in observed.columns if column.startswith("key")]
-    groups = [g["time"] for _, g in observed.groupby(keys)] if keys else [observed["time"]]
-    longest = pd.DatetimeIndex(max(groups, key=len)).unique().sort_values()
-    gaps = np.concatenate([np.diff(pd.DatetimeIndex(g).unique().sort_values().asi8) for g in groups])
-    gaps = gaps[gaps > 0]
-    if not len(gaps):
-        return pd.Timedelta(days=1), True
-    step: Any = None
-    if len(longest) >= 3:
-        frequency = pd.infer_freq(longest)
-        step = to_offset(frequency) if frequency else None
-    if step is None:
-        step = _typical_step(pd.Timedelta(int(np.median(gaps)), "ns"), longest)
-    covered = [_coverage(pd.DatetimeIndex(g).unique().sort_values(), step) for g in groups]
-    if min(covered) < _MIN_GRID_COVERAGE:
-        return pd.Timedelta(int(np.median(gaps)), "ns"), False
-    return step, True
-
-
-def _typical_step(gap: pd.Timedelta, times: pd.DatetimeIndex) -> Any:
-    days = gap / pd.Timedelta(days=1)
-    if 28 <= days <= 31:
-        return to_offset("MS") if (times.day == 1).all() else to_offset("ME")
-    if 365 <= days <= 366:
-        return to_offset("YS") if (times.dayofyear == 1).all() else to_offset("YE")
-    return to_offset(gap)
-
-
-def _coverage(times: pd.DatetimeIndex, step: Any) -> float:
-    if len(times) < 2:
-        return 1.0
-    grid = pd.date_range(times[0], times[-1], freq=step)
-    if len(grid) > 20 * len(times):
-        return 0.0
-    return float(times.isin(grid).mean())

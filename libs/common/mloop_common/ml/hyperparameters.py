@@ -103,6 +103,12 @@ FORECASTING = (
         "windows", (7, 28), 2, 1000, "Rolling-mean windows over past values, in steps.",
         many=True,
     ),
+    Param(
+        "differencing", "boolean", False,
+        "Learn the change from one step to the next rather than the level, so that forecasts "
+        "can follow a trend beyond the values seen; a series without history then gets none.",
+        search=(False, True),
+    ),
     *LIGHTGBM,
 )  # fmt: skip
 
@@ -121,9 +127,9 @@ MATRIX_FACTORIZATION = (
 ISOLATION_FOREST = (
     n_estimators((50, 300)),
     number(
-        "contamination", None, 0.001, 0.5,
+        "contamination", 0.05, 0.001, 0.5,
         "Expected share of anomalies, which sets the flagging threshold; null for the "
-        "original paper's threshold (anomaly score above 0.5).", nullable=True,
+        "isolation forest paper's threshold (anomaly score above 0.5).", nullable=True,
     ),
     integer(
         "max_samples", 256, 2, 10_000_000,

@@ -48,10 +48,9 @@ def anomaly_score(model: Pipeline, X: Any) -> np.ndarray:
 
 def _lightgbm(classifier: bool, params: dict[str, Any], n_jobs: int, seed: int) -> Any:
     cls = LGBMClassifier if classifier else LGBMRegressor
-    tree = {name: value for name, value in params.items() if name not in _FORECAST_ONLY}
     return cls(
-        **tree,
-        subsample_freq=1 if tree.get("subsample", 1.0) < 1 else 0,
+        **params,
+        subsample_freq=1 if params["subsample"] < 1 else 0,
         importance_type="gain",
         n_jobs=n_jobs,
         random_state=seed,
@@ -59,7 +58,6 @@ def _lightgbm(classifier: bool, params: dict[str, Any], n_jobs: int, seed: int) 
     )
 
 
-_FORECAST_ONLY = frozenset({"horizon", "lags", "windows"})
 _STYLE: dict[str, Style] = {
     "lightgbm": "boosting",
     "hist_gradient_boosting": "boosting",
@@ -132,7 +130,7 @@ def _text_model(
         return LogisticRegression(C=params["C"], max_iter=params["max_iter"], random_state=seed)
     folds = max(2, min(3, min_class_count or 3))
     svm = LinearSVC(C=params["C"], max_iter=params["max_iter"], random_state=seed)
-    return CalibratedClassifierCV(svm, cv=folds, n_jobs=n_jobs)
+    return CalibratedClassifierCV(svm, cv=folds)  # folds one after another: no process pool
 
 
 def feature_importances(model: Pipeline) -> dict[str, float] | None:

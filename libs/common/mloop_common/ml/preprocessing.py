@@ -63,6 +63,10 @@ def as_datetimes(values: pd.Series) -> pd.Series:
 
 def as_keys(values: pd.Series, missing: Any = MISSING) -> np.ndarray:
     """Strings, with integral numbers written without a decimal part (7.0 reads as "7")."""
+    if values.dtype != object and pd.api.types.is_string_dtype(values.dtype):
+        fast = values.to_numpy(dtype=object, copy=True)
+        fast[values.isna().to_numpy()] = missing
+        return fast
     out = np.empty(len(values), dtype=object)
     for position, value in enumerate(values.to_numpy(dtype=object)):
         if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
@@ -141,8 +145,8 @@ def datetime_parts(times: pd.DatetimeIndex) -> np.ndarray:
             times.year,
             times.month,
             times.day,
-            times.dayofweek,
-            times.dayofyear,
+            times.day_of_week,
+            times.day_of_year,
             times.hour,
             times.asi8 / 86_400e9,
         ]
@@ -199,16 +203,17 @@ def encoder(
 ) -> Pipeline:
     """Coercion then one transformer per column suited to `style`:
 
-    - linear, text: numbers imputed (median) and scaled, categories one-hot (top 100, unknown
-      ones all zeros), datetimes split into numeric parts, text TF-IDF;
+    - linear, text: numbers imputed (median) and scaled, categories one-hot (the 100 most
+      frequent; rarer and unknown ones share an "infrequent" column, or get all zeros when
+      there is none), datetimes split into numeric parts, text TF-IDF (settings from `text`);
     - boosting (LightGBM, histogram GB): numbers left with their NaN, categories as ordinal
       codes (unknown: -1);
     - forest (random forest, isolation forest): as boosting, numbers imputed (median).
     """
     transformers = [
-        (f"c{position}", _column_pipeline(kind, style, text or {}), name if kind == "text" else [name])
-        for position, (name, kind) in enumerate(columns.items())
-    ]  # fmt: skip
+        (f"c{i}", _column_pipeline(kind, style, text or {}), name if kind == "text" else [name])
+        for i, (name, kind) in enumerate(columns.items())
+    ]
     encode = ColumnTransformer(transformers, sparse_threshold=0.0 if dense else 0.3)
     return Pipeline([("coerce", RecordCoercer(dict(columns))), ("encode", encode)])
 

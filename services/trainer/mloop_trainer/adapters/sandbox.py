@@ -31,6 +31,8 @@ from typing import Any, Literal
 
 import psutil
 
+from mloop_trainer.domain.capacity import Limits
+
 Status = Literal["completed", "failed"]
 Reason = Literal["ok", "memory", "timeout", "unusable", "crash", "cancelled"]
 LogCallback = Callable[[str], Awaitable[None] | None]
@@ -46,13 +48,6 @@ DRAIN_SECONDS = 1.0  # time left for the last lines once the child is gone
 PR_SET_PDEATHSIG = 1
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Limits:
-    cores: int
-    memory_mb: float
-    wall_seconds: float
 
 
 @dataclass
@@ -131,6 +126,7 @@ class _Worker:
         self.job_sent = False
         self.finished = False  # a result or an error arrived: the watchdog stands down
         self.stdout_closed = False
+        self.reaped = False
         self.verdict: tuple[Reason, str] | None = None
         self.peak_mb = 0.0
         self.cpu_seconds = 0.0
@@ -235,6 +231,8 @@ class _Worker:
     def kill(self) -> None:
         # The child leads its own process group: this also ends what the job started. Not
         # `proc.kill()`: Popen polls (reaps) first, and the child watcher then loses the exit code.
+        if self.reaped:
+            return  # the group id may name someone else's processes by now
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)
 
@@ -244,6 +242,7 @@ class _Worker:
         # wait() also waits for the pipes, which a stray descendant could hold open
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.proc.wait(), DRAIN_SECONDS)
+        self.reaped = self.proc.returncode is not None
         if self.proc.stdin is not None:
             self.proc.stdin.close()
         for task in self._readers:
