@@ -62,6 +62,12 @@ def prepare(spec: RunSpec, frame: pd.DataFrame, log: Callable[[str], None]) -> P
     if not spec.features:
         raise UnusableData("the run has no feature columns")
     features = {name: column_type(spec, frame, name) for name in spec.features}
+    text = [name for name, kind in features.items() if kind == "text"]
+    if text and task == "anomaly_detection":
+        raise UnusableData(
+            f"column {text[0]!r} is free text; {spec.algorithm} takes numeric, categorical, "
+            "boolean and datetime columns only"
+        )
     target_type = column_type(spec, frame, target) if target else None
     kept = frame
     dropped = 0
