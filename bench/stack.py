@@ -1,8 +1,8 @@
 """The parts a benchmark runs against, all local and all from the repository's own code.
 
 `BenchStack` starts the Tansu broker and embedded Postgres (through `mloop_common.localstack`),
-optionally moto's S3 server, runs the prestart step, and launches servers (the gateway, a bare
-endpoint) as child processes that share one set of `MLOOP_*` variables. It is a context
+optionally moto's S3 server, runs the prestart step, and launches servers (the gateway, a trainer,
+a bare endpoint) as child processes that share one set of `MLOOP_*` variables. It is a context
 manager: leaving it, normally or through Ctrl-C, stops every process it started and removes
 its work folder.
 """
@@ -204,6 +204,15 @@ class BenchStack:
         self.env["MLOOP_GATEWAY_HOST"] = "127.0.0.1"
         log.info("starting the gateway on 127.0.0.1:%d", port)
         return self.start_server("gateway", [sys.executable, "-m", "mloop_gateway"], port=port)
+
+    def start_trainer(self, *, concurrency: int = 1) -> Server:
+        """A trainer running `concurrency` runs at once; it answers /health once its broker
+        is up and its warm run processes are started (their imports go on in the background)."""
+        port = free_port()
+        self.env["MLOOP_TRAINER_PORT"] = str(port)
+        self.env["MLOOP_TRAINER_CONCURRENCY"] = str(concurrency)
+        log.info("starting a trainer (concurrency %d) on 127.0.0.1:%d", concurrency, port)
+        return self.start_server("trainer", [sys.executable, "-m", "mloop_trainer"], port=port)
 
     def close(self) -> None:
         for process in reversed(self._processes):

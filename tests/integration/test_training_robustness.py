@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import numpy as np
@@ -12,7 +13,11 @@ import pandas as pd
 import pytest
 from aiokafka import AIOKafkaProducer
 from mloop_common import topics
+from mloop_common.db.catalog import Scenario
+from mloop_common.db.engine import Database
+from mloop_common.db.training import Run
 from mloop_common.messages.commands import RunSpec, TrainModel
+from mloop_trainer.adapters.runs import reconcile
 
 from tests.fixtures.services import RunningGateway
 from tests.fixtures.training import RUN_MAX_MEMORY_MB, RUN_MAX_SECONDS, RunningTrainer
@@ -302,3 +307,33 @@ def test_a_scenario_with_a_run_in_progress_is_deleted_only_when_forced(
     assert client.delete(f"/api/scenarios/{sid}", params={"force": "true"}).status_code == 204
     assert client.get(f"/api/scenarios/{sid}/runs/{run['id']}").status_code == 404
     _next_run_completes(client)  # the trainer dropped the deleted run and went on
+
+
+async def test_a_run_whose_trainers_keep_dying_is_failed_with_the_reason(db: Database) -> None:
+    """After `run_max_attempts` starts whose leases all expired, the reconciler (of any
+    trainer: the session's trainers may get there first) fails the run instead of re-queueing."""
+    scenario_id, run_id = uuid.uuid4(), uuid.uuid4()
+    async with db.transaction() as session:
+        session.add(Scenario(id=scenario_id, name="dying", task_type="regression"))
+        await session.flush()
+        session.add(
+            Run(
+                id=run_id,
+                scenario_id=scenario_id,
+                trigger="manual",
+                algorithm="lightgbm",
+                status="running",
+                attempts=2,
+                lease_owner="gone:1/0",
+                lease_expires_at=datetime.now(UTC) - timedelta(seconds=5),
+            )
+        )
+        await session.commit()
+    await reconcile(db, max_attempts=2)
+    async with db.transaction() as session:
+        run = await session.get(Run, run_id)
+    assert run is not None and run.status == "failed"
+    assert run.error == (
+        "the trainer running it stopped 2 time(s) (its lease expired); not retried again"
+    )
+    assert run.lease_owner is None
