@@ -17,6 +17,7 @@ import pytest
 from mloop_client import MLoopClient, MLoopError
 
 from tests.fixtures.services import UPLOAD_MAX_BYTES
+from tests.fixtures.training import RunningTrainer
 
 MLOOP = shutil.which("mloop", path=str(Path(sys.executable).parent)) or shutil.which("mloop")
 
@@ -217,3 +218,50 @@ def test_an_unreachable_gateway_is_a_message() -> None:
     assert result.returncode == 1
     assert "Gateway unreachable" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_experiment_run_watch_compare_and_best_model(
+    editor: Mloop, tmp_path: Path, trainers: list[RunningTrainer]
+) -> None:
+    scenario = editor.json("scenario", "create", "cli-train", "--task-type", "regression")["id"]
+    rows = "\n".join(f"{x},{x % 3},{2 * x + x % 3}" for x in range(60))
+    data = tmp_path / "line.csv"
+    data.write_text("x,bucket,y\n" + rows + "\n")
+    dataset = editor.json("data", "upload", scenario, str(data))["id"]
+    made = [
+        editor.json(
+            "experiment",
+            "create",
+            scenario,
+            "--name",
+            name,
+            "--dataset",
+            dataset,
+            "--target",
+            "y",
+            "--algorithm",
+            "linear_regression",
+            *extra,
+        )
+        for name, extra in (("all", []), ("only-bucket", ["--feature", "bucket"]))
+    ]
+    watched = editor.run("experiment", "run", scenario, made[0]["id"], "--watch")
+    assert watched.returncode == 0, watched.stderr
+    assert "completed" in watched.stdout
+    run = editor.json("experiment", "run", scenario, made[1]["id"])
+    watch = editor.run("run", "watch", scenario, run["id"])
+    assert watch.returncode == 0, watch.stderr
+    logs = editor.ok("run", "logs", scenario, run["id"]).stdout
+    assert "read 60 rows" in logs
+    compared = editor.ok("experiment", "compare", scenario, made[0]["id"], made[1]["id"]).stdout
+    assert "rmse" in compared and "all" in compared and "only-bucket" in compared
+    best = editor.json("models", "best", scenario)
+    first = editor.json("run", "show", scenario, watched_run_id(editor, scenario, made[0]["id"]))
+    assert best["id"] == first["model_id"]  # x explains y best
+    listed = editor.json("models", "list", scenario)
+    assert len(listed["items"]) == 2
+
+
+def watched_run_id(cli: Mloop, scenario: str, experiment_id: str) -> str:
+    with MLoopClient(cli.url, cli.key) as client:
+        return client.list_runs(scenario, experiment_id=experiment_id)["items"][0]["id"]
