@@ -15,10 +15,11 @@ from collections.abc import Callable
 import typer
 from rich.console import Console
 
-from bench import BenchmarkFailed, upload
+from bench import BenchmarkFailed, training, upload
 
 BENCHMARKS: dict[str, Callable[..., None]] = {
     "upload": upload.run,
+    "training": training.run,
 }
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)

@@ -22,10 +22,11 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import httpx
 import numpy as np
@@ -52,8 +53,12 @@ DEFAULT_DATA_DIR = Path("~/.cache/mloop-bench").expanduser()
 REQUEST_TIMEOUT = httpx.Timeout(300.0, connect=10.0)
 FETCH_WAIT_MS = 100  # the benchmark's consumer: longest a fetch waits on the broker
 STATUS_EVERY = 2.0  # seconds without the event between looks at the run's status
-QUIET_WINDOW = 1.0  # the services count as idle when, over this many seconds, ...
-QUIET_CPU = 0.15  # ... they used less than this share of one core together
+QUIET_WINDOW = 1.0  # the machine counts as idle when, over this many seconds, ...
+QUIET_CPU = 0.2  # ... all its processes together used less than this share of one core
+FOREIGN_CPU_SECONDS = 0.3  # a try is disturbed when other processes used more CPU seconds
+FOREIGN_CPU_SHARE = 0.05  # than this, or than this share of the try's duration
+RETRIES = 2  # a disturbed try is done again up to this many times
+Attempt = TypeVar("Attempt", "BareAttempt", "PlatformAttempt")
 FIT_LINE = re.compile(r"^fitted \S+ on \d+ rows in ([0-9.]+) s")
 
 
@@ -144,6 +149,8 @@ class BareAttempt:
     columns: dict[str, str]
     peak_rss_mb: float
     platform_steps: dict[str, float]
+    foreign_cpu: float = 0.0
+    tries: int = 1
 
 
 def _bare(csv: Path, cores: int) -> BareAttempt:
@@ -178,6 +185,8 @@ class PlatformAttempt:
     metrics: dict[str, float]
     segments: dict[str, float] = field(default_factory=dict)
     child: dict[str, float | None] = field(default_factory=dict)
+    foreign_cpu: float = 0.0
+    tries: int = 1
 
 
 @dataclass
@@ -325,12 +334,10 @@ def _child_marks(lines: list[dict[str, Any]], started: float) -> dict[str, float
 def _platform(
     client: httpx.Client,
     stack: BenchStack,
-    servers: list[Server],
     scenario: Scenario,
     trainer: Server,
     timeout: float,
 ) -> PlatformAttempt:
-    _wait_quiet(servers)
     headers = {"Authorization": f"Bearer {stack.admin_key}"}
     run_id, began, request, read, produced = asyncio.run(
         _command_to_event(stack.env["MLOOP_KAFKA_BOOTSTRAP"], headers, scenario, trainer, timeout)
@@ -359,37 +366,86 @@ def _platform(
     )
 
 
-def _family_cpu(servers: list[Server]) -> tuple[float, int]:
-    """CPU seconds used so far by the servers and their children; how many children."""
-    total, children = 0.0, 0
-    for server in servers:
-        try:
-            process = psutil.Process(server.pid)
-            family = [process, *process.children(recursive=True)]
-        except psutil.Error:
-            continue
-        children += len(family) - 1
-        for member in family:
-            with contextlib.suppress(psutil.Error):
-                times = member.cpu_times()
-                total += times.user + times.system
-    return total, children
+def _own_cpu() -> float:
+    """CPU seconds used so far by this process and everything under it (services, run
+    processes, the bare script), the exited ones included once reaped."""
+    total = 0.0
+    me = psutil.Process()
+    for member in [me, *me.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            t = member.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+    return total
 
 
-def _wait_quiet(servers: list[Server], timeout: float = 180.0) -> None:
-    """Wait until the services are idle: the trainer's next run process has finished its
-    imports and nothing left over from the last run still works."""
-    deadline = time.monotonic() + timeout
-    before, _ = _family_cpu(servers)
-    while time.monotonic() < deadline:
+def _machine_busy() -> float:
+    """CPU seconds the whole machine has been busy, all cores together."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
+class CpuWatch:
+    """`with CpuWatch() as watch: ...`, then `watch.foreign`: CPU seconds that processes other
+    than the benchmark's used meanwhile (another job on the machine slows the try down)."""
+
+    def __enter__(self) -> CpuWatch:
+        self._busy, self._own, self._started = _machine_busy(), _own_cpu(), time.monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.monotonic() - self._started
+        own = _own_cpu() - self._own
+        self.foreign = max(0.0, _machine_busy() - self._busy - own)
+
+    @property
+    def disturbed(self) -> bool:
+        return self.foreign > max(FOREIGN_CPU_SECONDS, FOREIGN_CPU_SHARE * self.seconds)
+
+
+def _settle(servers: list[Server], timeout: float) -> float:
+    """Wait until the machine is idle: the trainer's next run process has finished its imports,
+    nothing left over from the last try still works, and no other job keeps the CPUs busy.
+    Returns the seconds waited; carries on (the try will say it was disturbed) after `timeout`."""
+    started = time.monotonic()
+    before = _machine_busy()
+    while time.monotonic() - started < timeout:
         for server in servers:
             server.check_alive()
         time.sleep(QUIET_WINDOW)
-        now, children = _family_cpu(servers)
-        if children and now - before < QUIET_CPU * QUIET_WINDOW:
-            return
+        now = _machine_busy()
+        if now - before < QUIET_CPU * QUIET_WINDOW and _has_run_process(servers[-1]):
+            break
         before = now
-    raise BenchmarkFailed(f"the services did not settle within {timeout:.0f} s")
+    return time.monotonic() - started
+
+
+def _has_run_process(trainer: Server) -> bool:
+    with contextlib.suppress(psutil.Error):
+        return bool(psutil.Process(trainer.pid).children())
+    return False
+
+
+def _measure(
+    what: str,
+    measure: Callable[[], Attempt],
+    servers: list[Server],
+    console: Console,
+    settle_timeout: float,
+) -> Attempt:
+    """One try on an idle machine; done again (up to RETRIES times) when other processes took
+    CPU meanwhile. The attempt records the CPU they took and how many tries it needed."""
+    for tries in range(1, RETRIES + 2):
+        _settle(servers, settle_timeout)
+        with CpuWatch() as watch:
+            attempt = measure()
+        attempt.foreign_cpu, attempt.tries = round(watch.foreign, 2), tries
+        if not watch.disturbed:
+            break
+        console.print(
+            f"[yellow]{what}: other processes used {watch.foreign:.1f} CPU s during the "
+            f"{watch.seconds:.1f} s try[/]" + ("; trying again" if tries <= RETRIES else "")
+        )
+    return attempt
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -441,7 +497,11 @@ def _report(
         _each([a.total for a in bare]),
         _each([a.total for a in platform]),
     )
-    table.add_row("best / median seconds", f"{bare_best:.2f} / {bare_median:.2f}", f"{best:.2f} / {median:.2f}")
+    table.add_row(
+        "best / median seconds",
+        f"{bare_best:.2f} / {bare_median:.2f}",
+        f"{best:.2f} / {median:.2f}",
+    )
     table.add_row(
         "overhead s (best - best)",
         "",
@@ -463,6 +523,16 @@ def _report(
         "peak memory MB, each",
         _each([a.peak_rss_mb for a in bare], 0),
         _each([a.peak_memory_mb for a in platform], 0),
+    )
+    table.add_row(
+        "CPU s other processes took, each",
+        _each([a.foreign_cpu for a in bare], 1),
+        _each([a.foreign_cpu for a in platform], 1),
+    )
+    table.add_row(
+        "tries needed, each",
+        _each([a.tries for a in bare], 0),
+        _each([a.tries for a in platform], 0),
     )
     console.print(table)
     breakdown = _breakdown(console, bare, platform)
@@ -551,7 +621,9 @@ def _breakdown(
         fit = [a.child.get("fit_logged") for a in platform]
         table.add_row("  fit as the run logged it", _each(fit), f"{_median(fit) or 0:.2f}")
     produced = [a.produced for a in platform]
-    table.add_row("command -> ModelTrained's record timestamp", _each(produced), f"{_median(produced):.2f}")
+    table.add_row(
+        "command -> ModelTrained's record timestamp", _each(produced), f"{_median(produced):.2f}"
+    )
     read_by = [a.child.get("read_by") for a in platform]
     stored_by = [a.child.get("stored_by") for a in platform]
     table.add_row("run started -> 'read' logged (0.5 s steps)", _each(read_by), "")
@@ -580,6 +652,10 @@ def run(
     run_timeout: Annotated[
         float, typer.Option(min=1, help="Seconds to wait for one run's ModelTrained.")
     ] = 600.0,
+    settle_timeout: Annotated[
+        float,
+        typer.Option(min=0, help="Seconds to wait, before each try, for an idle machine."),
+    ] = 600.0,
 ) -> None:
     """Train LightGBM on a generated CSV through the platform and with a bare script."""
     console = Console()
@@ -595,17 +671,36 @@ def run(
         trainer = stack.start_trainer(concurrency=1)
         headers = {"Authorization": f"Bearer {stack.admin_key}"}
         features = [name for name in pd.read_csv(csv, nrows=0).columns if name != TARGET]
+        servers = [gateway, trainer]
         with httpx.Client(timeout=REQUEST_TIMEOUT, headers=headers) as client:
             scenario = _scenario(client, gateway, csv, features, cores)
-            servers = [gateway, trainer]
-            warm = _platform(client, stack, servers, scenario, trainer, run_timeout)
+
+            def through_platform() -> PlatformAttempt:
+                return _platform(client, stack, scenario, trainer, run_timeout)
+
+            warm = _measure("warm-up", through_platform, servers, console, settle_timeout)
             console.print(f"warm-up run: {warm.total:.2f} s to ModelTrained")
             bare: list[BareAttempt] = []
             platform: list[PlatformAttempt] = []
             for round_ in range(1, repeat + 1):
-                _wait_quiet(servers)
-                bare.append(_bare(csv, cores))
-                platform.append(_platform(client, stack, servers, scenario, trainer, run_timeout))
+                bare.append(
+                    _measure(
+                        f"round {round_}, bare",
+                        lambda: _bare(csv, cores),
+                        servers,
+                        console,
+                        settle_timeout,
+                    )
+                )
+                platform.append(
+                    _measure(
+                        f"round {round_}, platform",
+                        through_platform,
+                        servers,
+                        console,
+                        settle_timeout,
+                    )
+                )
                 console.print(
                     f"round {round_}: bare {bare[-1].total:.2f} s, "
                     f"platform {platform[-1].total:.2f} s"

@@ -357,3 +357,19 @@ def test_data_a_model_was_trained_on_is_kept_unless_forced(client: httpx.Client)
         == 204
     )
     assert client.get(f"/api/scenarios/{sid}/models/{run['model_id']}").status_code == 200
+
+
+def test_training_reads_and_writes_the_s3_store(
+    s3_gateway: RunningGateway, s3_trainer: RunningTrainer
+) -> None:
+    make, target = DATASETS["regression"]
+    with s3_gateway.client() as client:
+        sid, dataset = scenario_with_data(client, "regression", make())
+        created = experiment(
+            client, sid, dataset, name="lr", target=target, algorithm="linear_regression"
+        )
+        run = wait_for(client, sid, start(client, sid, created["id"])["id"])
+        assert run["status"] == "completed", run["error"]
+        model = client.get(f"/api/scenarios/{sid}/models/{run['model_id']}").json()
+        assert s3_gateway.store.sha256(_artifact_key(sid, model["id"])) == model["sha256"]
+        _check_artifact(client, sid, model, "regression", make())
