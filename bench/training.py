@@ -591,12 +591,15 @@ def _breakdown(
     table.add_column("median", justify="right")
     table.add_column("bare, median", justify="right")
     figures: dict[str, object] = {}
-    request = [a.request for a in platform]
-    table.add_row("  of which the POST, until answered", _each(request), f"{_median(request):.2f}")
     for key, label in _SEGMENTS:
         values = [a.segments[key] for a in platform]
         figures[key] = _median(values)
         table.add_row(label, _each(values), f"{_median(values):.2f}")
+        if key == "to_start":
+            request = [a.request for a in platform]
+            table.add_row(
+                "  of which the POST, until answered", _each(request), f"{_median(request):.2f}"
+            )
         if key != "child":
             continue
         steps_total = 0.0

@@ -252,6 +252,21 @@ def test_quick_train_needs_defaults_then_runs_auto(client: httpx.Client) -> None
     assert best["id"] == run["model_id"] and best["primary_metric"] == "rmse"
     experiment_ = client.get(f"/api/scenarios/{sid}/experiments/{run['experiment_id']}").json()
     assert experiment_["status"] == "completed" and experiment_["algorithm"] == "auto"
+    by_status = {
+        status: [
+            e["id"]
+            for e in client.get(
+                f"/api/scenarios/{sid}/experiments", params={"status": status}
+            ).json()["items"]
+        ]
+        for status in ("planned", "running", "completed", "failed")
+    }
+    assert by_status == {
+        "planned": [],
+        "running": [],
+        "completed": [experiment_["id"]],
+        "failed": [],
+    }
 
 
 def test_best_model_compare_and_cleanup(client: httpx.Client, gateway: RunningGateway) -> None:

@@ -100,7 +100,13 @@ def _threads(job: dict[str, Any], emit: Emit) -> dict[str, Any]:
     }
 
 
+def _scheduling(job: dict[str, Any], emit: Emit) -> dict[str, Any]:
+    """The scheduling policy of every thread of the process (BLAS pools included)."""
+    return {"policies": [os.sched_getscheduler(int(tid)) for tid in os.listdir("/proc/self/task")]}
+
+
 KINDS = {
+    "scheduling": _scheduling,
     "steps": _steps,
     "noisy": _noisy,
     "unusable": _unusable,

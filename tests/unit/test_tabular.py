@@ -537,6 +537,11 @@ def test_read_frame_types_columns() -> None:
         read_frame(io.BytesIO(data), encoding="utf-8", delimiter=",", columns=["nope"])
     none = read_frame(io.BytesIO(data), encoding="utf-8", delimiter=",", columns=[])
     assert none.shape == (3, 0)
+    given = read_frame(
+        io.BytesIO(data), encoding="utf-8", delimiter=",", types={"id": "categorical"}
+    )
+    assert given["id"].tolist() == ["1", "2", "3"]  # the type given wins over the inferred one
+    pd.testing.assert_series_equal(given["price"], frame["price"])
 
 
 # -- bounded memory -----------------------------------------------------------------------------

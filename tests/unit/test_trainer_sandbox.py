@@ -226,6 +226,22 @@ async def test_warm_child_was_started_and_preloaded_before_the_job(heavy_pool: W
     assert outcome.result["pid"] != os.getpid()
 
 
+@pytest.mark.skipif(
+    not hasattr(os, "SCHED_IDLE") or os.geteuid() != 0,
+    reason="idle-priority warm-up needs Linux and the right to take the priority back (root)",
+)
+async def test_children_warm_up_at_idle_priority_and_run_at_normal(heavy_pool: WarmPool) -> None:
+    await heavy_pool.wait_ready()
+    idle = heavy_pool.pids()
+    assert idle and all(os.sched_getscheduler(pid) == os.SCHED_IDLE for pid in idle)
+    outcome, _ = await run(heavy_pool, {"kind": "scheduling"})
+
+    assert outcome.status == "completed" and outcome.result is not None
+    policies = outcome.result["policies"]
+    assert len(policies) > 1  # the BLAS threads started while importing numpy
+    assert set(policies) == {os.SCHED_OTHER}
+
+
 async def test_thread_pools_are_limited_to_the_run_cores(heavy_pool: WarmPool) -> None:
     limits = Limits(cores=1, memory_mb=2_000, wall_seconds=30)
     outcome, _ = await run(heavy_pool, {"kind": "threads"}, limits)

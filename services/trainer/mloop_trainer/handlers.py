@@ -113,6 +113,7 @@ async def execute(trainer: Trainer, run: Any, *, owner: str) -> None:
         await runs.fail(trainer.db, run, owner=owner, error=f"refused: {refused}")
         return
     await runs.start(trainer.db, run, owner=owner)
+    trainer.runtime.relay.notify()
     model_id = uuid.uuid4()
     job = {
         "run_id": str(run.id),
@@ -173,6 +174,7 @@ async def _record(
     else:
         error = outcome.error or "failed"
         await runs.fail(trainer.db, run, owner=owner, error=error, usage=usage)
+    trainer.runtime.relay.notify()
 
 
 def _summary(outcome: Outcome) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 import joblib
 from mloop_common.messages.commands import RunSpec
+from mloop_common.ml.parameters import InvalidParameters
 from mloop_common.ml.training import UnusableData, train
 from mloop_common.settings import Settings
 from mloop_common.storage import create_artifact_store
@@ -35,7 +36,11 @@ def execute(job: dict[str, Any], emit: Any) -> dict[str, Any]:
     try:
         with store.open(spec.dataset_key) as stream:
             frame = read_frame(
-                stream, encoding=spec.encoding, delimiter=spec.delimiter, columns=wanted
+                stream,
+                encoding=spec.encoding,
+                delimiter=spec.delimiter,
+                columns=wanted,
+                types={name: spec.columns[name] for name in wanted if name in spec.columns},
             )
     except ValueError as error:  # a column the spec names is not in the file
         raise JobFailed(str(error)) from None
@@ -50,7 +55,7 @@ def execute(job: dict[str, Any], emit: Any) -> dict[str, Any]:
             progress=lambda share, message: emit.progress(0.05 + 0.85 * share, message),
             log=emit.log,
         )
-    except UnusableData as error:
+    except (UnusableData, InvalidParameters) as error:
         raise JobFailed(str(error)) from None
     emit.progress(0.92, "saving the model")
     buffer = io.BytesIO()

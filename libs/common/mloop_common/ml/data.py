@@ -93,11 +93,10 @@ def prepare(spec: RunSpec, frame: pd.DataFrame, log: Callable[[str], None]) -> P
             "hold out a share for evaluation"
         )
     for name, kind in features.items():
-        values = kept[name]
-        empty = values.isna()
+        present = kept[name].dropna()
         if kind in ("text", "categorical"):
-            empty |= values.astype(object).map(lambda v: isinstance(v, str) and not v.strip())
-        if empty.all():
+            present = present[present.astype(str).str.strip() != ""]
+        if present.empty:
             raise UnusableData(f"column {name!r} is empty in every row")
     y = _target(task, kept[target], target_type) if target is not None else None
     return Prepared(kept, features, target, target_type, y, dropped)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import BinaryIO
 
 import numpy as np
@@ -18,9 +18,17 @@ from .values import missing_mask, parse_booleans, parse_datetimes, parse_numbers
 
 
 def read_frame(
-    stream: BinaryIO, *, encoding: str, delimiter: str, columns: list[str] | None = None
+    stream: BinaryIO,
+    *,
+    encoding: str,
+    delimiter: str,
+    columns: list[str] | None = None,
+    types: Mapping[str, ColumnType] | None = None,
 ) -> pd.DataFrame:
     """The file's table, or only `columns` in that order.
+
+    `types` (from the version's inspection, say) skips inferring the types of the columns it
+    names; the others are inferred as `inspect_csv` would.
 
     Numeric columns are int64 (no missing value and only integers) or float64 with NaN for
     missing; boolean columns use pandas' nullable "boolean" dtype; datetime columns are
@@ -37,15 +45,19 @@ def read_frame(
         for _ in scan.batches(columns=[0], background=True):
             pass
         return pd.DataFrame(index=pd.RangeIndex(scan.rows))
+    known = types or {}
     batches = []
     for batch in scan.batches(columns=positions, background=True):
         for column, values in zip(scans, batch.columns, strict=True):
-            column.add(values)
+            if column.name not in known:
+                column.add(values)
         batches.append(batch)
     table = pa.Table.from_batches(batches)
     return pd.DataFrame(
         {
-            column.name: _convert(table.column(i).combine_chunks(), column.type)
+            column.name: _convert(
+                table.column(i).combine_chunks(), known.get(column.name) or column.type
+            )
             for i, column in enumerate(scans)
         }
     )

@@ -22,6 +22,7 @@ when its stdin reaches EOF, so it never outlives the trainer.
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import importlib
 import io
@@ -167,6 +168,24 @@ def _guard_stdout() -> Channel:
     return channel
 
 
+def _idle_priority() -> bool:
+    """Warm up at idle CPU priority, so a child importing the ML stack never slows a run in
+    progress (it gets the CPU only when the runs leave some). Only where the priority can be
+    taken back when a job comes: with root or CAP_SYS_NICE, on Linux."""
+    if not hasattr(os, "SCHED_IDLE") or os.geteuid() != 0:
+        return False
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    return True
+
+
+def _normal_priority() -> None:
+    """Back to normal scheduling for every thread (BLAS pools started during the imports
+    inherited the idle policy)."""
+    for tid in os.listdir("/proc/self/task"):
+        with contextlib.suppress(ProcessLookupError):  # a thread that has ended since
+            os.sched_setscheduler(int(tid), os.SCHED_OTHER, os.sched_param(0))
+
+
 def _preload(modules: list[str]) -> list[str]:
     failed = []
     for name in modules:
@@ -246,10 +265,13 @@ def main(argv: list[str] | None = None) -> None:
     channel = _guard_stdout()
 
     began = time.perf_counter()
+    idle = _idle_priority()
     failed = _preload([*preload, target.partition(":")[0]])
     channel.send({"ready": {"seconds": round(time.perf_counter() - began, 3), "failed": failed}})
 
     message = _read_job(stdin)
+    if idle:
+        _normal_priority()
     threading.Thread(target=_watch_stdin, args=(stdin,), name="stdin-watch", daemon=True).start()
     start = resource.getrusage(resource.RUSAGE_SELF)
     cores = max(1, int(message.get("cores") or 1))
