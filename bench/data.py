@@ -8,9 +8,13 @@ bytes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
+import tempfile
 import time
+from collections.abc import Callable, Iterator
 from itertools import chain
 from pathlib import Path
 
@@ -34,20 +38,15 @@ _WORDS = (
 ).split()
 
 
-def cached_csv(folder: Path, size_mb: int) -> Path:
-    """Where the CSV of `size_mb` lives in `folder`, whether or not it is there yet."""
-    return folder / f"upload-{size_mb}mb-v{FORMAT_VERSION}.csv"
-
-
-def ensure_csv(path: Path, size_mb: int) -> Path:
-    """Generate the CSV at `path` unless a complete one is there already."""
+def ensure_file(path: Path, write: Callable[[Path], None]) -> Path:
+    """Have `write` generate the file at `path` unless a complete one is there already."""
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     started = time.perf_counter()
     try:
-        write_csv(partial, size_mb * MB)
+        write(partial)
         os.replace(partial, path)
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -59,6 +58,35 @@ def ensure_csv(path: Path, size_mb: int) -> Path:
         time.perf_counter() - started,
     )
     return path
+
+
+@contextlib.contextmanager
+def data_file(
+    name: str, write: Callable[[Path], None], *, data_dir: Path, keep_data: bool
+) -> Iterator[Path]:
+    """A benchmark's data file: from the cache folder, generated into it (`keep_data`), or into
+    a temp folder removed afterwards."""
+    cached = data_dir / name
+    if cached.exists() or keep_data:
+        yield ensure_file(cached, write)
+        return
+    folder = Path(tempfile.mkdtemp(prefix="mloop-bench-data-"))
+    try:
+        yield ensure_file(folder / name, write)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def upload_csv(
+    size_mb: int, *, data_dir: Path, keep_data: bool
+) -> contextlib.AbstractContextManager[Path]:
+    """The upload benchmark's CSV of `size_mb` MB."""
+    return data_file(
+        f"upload-{size_mb}mb-v{FORMAT_VERSION}.csv",
+        lambda path: write_csv(path, size_mb * MB),
+        data_dir=data_dir,
+        keep_data=keep_data,
+    )
 
 
 def write_csv(path: Path, size: int) -> None:

@@ -15,11 +15,9 @@ import asyncio
 import contextlib
 import json
 import re
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -29,7 +27,6 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import httpx
-import numpy as np
 import pandas as pd
 import psutil
 import typer
@@ -39,13 +36,11 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import BenchmarkFailed
+from bench.cpu import CpuWatch, machine_busy
 from bench.results import write_results
 from bench.stack import REPO_ROOT, BenchStack, Server
+from bench.training_data import TARGET, training_csv
 
-TARGET = "label"
-FORMAT_VERSION = 1
-SEED = 20240614
-CATEGORY_LEVELS = (5, 12, 25, 50)
 TARGET_OVERHEAD_SECONDS = 1.0
 TARGET_OVERHEAD_SHARE = 0.10
 METRIC_TOLERANCE = 1e-6
@@ -55,87 +50,9 @@ FETCH_WAIT_MS = 100  # the benchmark's consumer: longest a fetch waits on the br
 STATUS_EVERY = 2.0  # seconds without the event between looks at the run's status
 QUIET_WINDOW = 1.0  # the machine counts as idle when, over this many seconds, ...
 QUIET_CPU = 0.2  # ... all its processes together used less than this share of one core
-FOREIGN_CPU_SECONDS = 0.3  # a try is disturbed when other processes used more CPU seconds
-FOREIGN_CPU_SHARE = 0.05  # than this, or than this share of the try's duration
 RETRIES = 2  # a disturbed try is done again up to this many times
 Attempt = TypeVar("Attempt", "BareAttempt", "PlatformAttempt")
 FIT_LINE = re.compile(r"^fitted \S+ on \d+ rows in ([0-9.]+) s")
-
-
-# --- data ---------------------------------------------------------------------------------
-
-
-def cached_csv(folder: Path, rows: int, columns: int) -> Path:
-    return folder / f"training-{rows}x{columns}-v{FORMAT_VERSION}.csv"
-
-
-def write_csv(path: Path, rows: int, columns: int) -> None:
-    """`columns` features and `label`: a fifth categorical (5 to 50 levels, unevenly common,
-    a few missing in the first), one boolean, one count, the rest floats (every third with 2 %
-    missing). The label depends on a few of each kind, with noise."""
-    rng = np.random.default_rng(SEED)
-    categorical = max(1, round(columns * 0.2))
-    numeric = columns - categorical - 2
-    data: dict[str, Any] = {}
-    z = rng.normal(0.0, 1.0, (rows, numeric))
-    scales = rng.choice([1.0, 10.0, 100.0], numeric)
-    for i in range(numeric):
-        values = np.round(z[:, i] * scales[i] + scales[i], 4)
-        if i % 3 == 2:
-            values[rng.random(rows) < 0.02] = np.nan
-        data[f"num_{i + 1:02d}"] = values
-    effects = []
-    for i in range(categorical):
-        levels = CATEGORY_LEVELS[i % len(CATEGORY_LEVELS)]
-        weights = 1.0 / np.arange(1, levels + 1)
-        codes = rng.choice(levels, rows, p=weights / weights.sum())
-        names = np.array([f"{chr(ord('a') + i % 26)}{k:02d}" for k in range(levels)], dtype=object)
-        values = names[codes]
-        if i == 0:
-            values[rng.random(rows) < 0.01] = None
-        data[f"cat_{i + 1}"] = values
-        effects.append(rng.normal(0.0, 0.8, levels)[codes])
-    flag = rng.random(rows) < 0.35
-    count = rng.poisson(3.0, rows)
-    data["flag"], data["count"] = flag, count
-    signal = np.zeros(rows)
-    for weight, i in ((1.2, 0), (-0.8, 1)):
-        if i < numeric:
-            signal += weight * z[:, i]
-    if numeric >= 4:
-        signal += 0.6 * z[:, 2] * z[:, 3]
-    signal += effects[0] + (effects[1] if categorical > 1 else 0.0)
-    signal += 0.7 * flag - 0.15 * (count - 3) + rng.normal(0.0, 1.0, rows)
-    data[TARGET] = (signal > 0.0).astype(np.int8)
-    pd.DataFrame(data).to_csv(path, index=False)
-
-
-def ensure_csv(path: Path, rows: int, columns: int) -> Path:
-    if path.exists():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    try:
-        write_csv(partial, rows, columns)
-        partial.replace(path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    return path
-
-
-@contextlib.contextmanager
-def _csv_file(rows: int, columns: int, data_dir: Path, keep_data: bool):  # type: ignore[no-untyped-def]
-    """From the cache, generated into it (`--keep-data`), or into a temp folder removed after."""
-    cached = cached_csv(data_dir, rows, columns)
-    if cached.exists() or keep_data:
-        yield ensure_csv(cached, rows, columns)
-        return
-    folder = Path(tempfile.mkdtemp(prefix="mloop-bench-data-"))
-    try:
-        yield ensure_csv(cached_csv(folder, rows, columns), rows, columns)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 # --- the floor ------------------------------------------------------------------------------
@@ -366,53 +283,17 @@ def _platform(
     )
 
 
-def _own_cpu() -> float:
-    """CPU seconds used so far by this process and everything under it (services, run
-    processes, the bare script), the exited ones included once reaped."""
-    total = 0.0
-    me = psutil.Process()
-    for member in [me, *me.children(recursive=True)]:
-        with contextlib.suppress(psutil.Error):
-            t = member.cpu_times()
-            total += t.user + t.system + t.children_user + t.children_system
-    return total
-
-
-def _machine_busy() -> float:
-    """CPU seconds the whole machine has been busy, all cores together."""
-    times = psutil.cpu_times()
-    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
-
-
-class CpuWatch:
-    """`with CpuWatch() as watch: ...`, then `watch.foreign`: CPU seconds that processes other
-    than the benchmark's used meanwhile (another job on the machine slows the try down)."""
-
-    def __enter__(self) -> CpuWatch:
-        self._busy, self._own, self._started = _machine_busy(), _own_cpu(), time.monotonic()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.seconds = time.monotonic() - self._started
-        own = _own_cpu() - self._own
-        self.foreign = max(0.0, _machine_busy() - self._busy - own)
-
-    @property
-    def disturbed(self) -> bool:
-        return self.foreign > max(FOREIGN_CPU_SECONDS, FOREIGN_CPU_SHARE * self.seconds)
-
-
 def _settle(servers: list[Server], timeout: float) -> float:
     """Wait until the machine is idle: the trainer's next run process has finished its imports,
     nothing left over from the last try still works, and no other job keeps the CPUs busy.
     Returns the seconds waited; carries on (the try will say it was disturbed) after `timeout`."""
     started = time.monotonic()
-    before = _machine_busy()
+    before = machine_busy()
     while time.monotonic() - started < timeout:
         for server in servers:
             server.check_alive()
         time.sleep(QUIET_WINDOW)
-        now = _machine_busy()
+        now = machine_busy()
         if now - before < QUIET_CPU * QUIET_WINDOW and _has_run_process(servers[-1]):
             break
         before = now
@@ -666,7 +547,7 @@ def run(
         console.width = max(console.width, 120)
     store = "s3 (moto)" if s3 else "local folder"
     with (
-        _csv_file(rows, columns, data_dir.expanduser(), keep_data) as csv,
+        training_csv(rows, columns, data_dir=data_dir.expanduser(), keep_data=keep_data) as csv,
         BenchStack(s3=s3) as stack,
     ):
         console.print(f"CSV: {csv} ({csv.stat().st_size / 2**20:.1f} MB)")

@@ -9,11 +9,8 @@ the gateway's peak RSS under 300 MB, its rate at least half the bare endpoint's.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import shutil
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -27,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import BenchmarkFailed
-from bench.data import MB, TARGET, cached_csv, ensure_csv
+from bench.data import MB, TARGET, upload_csv
 from bench.memory import PeakRss
 from bench.results import write_results
 from bench.stack import BenchStack, Server
@@ -288,21 +285,6 @@ def _report(
     return figures
 
 
-@contextlib.contextmanager
-def _csv_file(size_mb: int, data_dir: Path, keep_data: bool):  # type: ignore[no-untyped-def]
-    """The benchmark CSV: from the cache, generated into it (`--keep-data`), or into a temp folder
-    removed afterwards."""
-    cached = cached_csv(data_dir, size_mb)
-    if cached.exists() or keep_data:
-        yield ensure_csv(cached, size_mb)
-        return
-    folder = Path(tempfile.mkdtemp(prefix="mloop-bench-data-"))
-    try:
-        yield ensure_csv(cached_csv(folder, size_mb), size_mb)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def run(
     size_mb: Annotated[int, typer.Option(min=1, help="Size of the CSV to upload, in MB.")] = 1024,
     repeat: Annotated[int, typer.Option(min=1, help="Uploads to each server; best rate kept.")] = 2,
@@ -327,7 +309,10 @@ def run(
     if not console.is_terminal:
         console.width = max(console.width, 100)  # a log file: keep the table's rows on one line
     store = "s3 (moto)" if s3 else "local folder"
-    with _csv_file(size_mb, data_dir.expanduser(), keep_data) as csv, BenchStack(s3=s3) as stack:
+    with (
+        upload_csv(size_mb, data_dir=data_dir.expanduser(), keep_data=keep_data) as csv,
+        BenchStack(s3=s3) as stack,
+    ):
         size = csv.stat().st_size
         console.print(f"CSV: {csv} ({size / MB:.0f} MB); hashing it to check what is stored")
         sha256 = _sha256(csv)

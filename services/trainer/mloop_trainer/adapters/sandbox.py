@@ -5,7 +5,8 @@ ahead of time (`mloop_trainer.adapters.child`, which preloads the modules it is 
 a job on stdin). `WarmPool.run` hands a job to a warm child, relays its log and progress lines as
 they come, and meanwhile watches it: resident memory (the child and its own children, via psutil),
 wall time and a cancel event. Crossing a limit kills the child's whole process group with SIGKILL.
-A used or killed child is never reused; the pool starts a replacement in the background.
+A used or killed child is never reused; the pool starts its replacement once the run is over
+(at idle CPU priority where it can), so the import never competes with a run for the CPU.
 
 Memory is capped by this watchdog, not by RLIMIT_AS: address-space limits break native thread
 pools (OpenBLAS, OpenMP) at import. The limit covers the whole child, preloaded libraries included.
@@ -324,6 +325,9 @@ class WarmPool:
         finally:
             self._busy.discard(worker)
             await worker.dispose()
+            # Only now: a child importing the ML stack beside a run slows the run several
+            # times over, even at idle CPU priority (measured in bench/: 0.6 s fit -> 2-5 s).
+            self._replenish()
 
     async def _spawn(self) -> _Worker:
         proc = await asyncio.create_subprocess_exec(
@@ -352,7 +356,8 @@ class WarmPool:
     def _replenish(self) -> None:
         if self._closed:
             return
-        for _ in range(self._size - len(self._idle) - len(self._spawning)):
+        missing = self._size - len(self._idle) - len(self._spawning) - len(self._busy)
+        for _ in range(missing):
             task = asyncio.create_task(self._spawn_idle(), name="sandbox-spawn")
             self._spawning.add(task)
             task.add_done_callback(self._spawning.discard)
@@ -368,7 +373,6 @@ class WarmPool:
         else:
             worker = await self._spawn()
         self._busy.add(worker)
-        self._replenish()
         return worker
 
     async def _run_on(
