@@ -37,6 +37,7 @@ from rich.table import Table
 
 from bench import BenchmarkFailed
 from bench.cpu import CpuWatch, machine_busy
+from bench.options import DEFAULT_DATA_DIR, S3, DataDir, KeepData
 from bench.results import write_results
 from bench.stack import REPO_ROOT, BenchStack, Server
 from bench.training_data import TARGET, training_csv
@@ -44,7 +45,6 @@ from bench.training_data import TARGET, training_csv
 TARGET_OVERHEAD_SECONDS = 1.0
 TARGET_OVERHEAD_SHARE = 0.10
 METRIC_TOLERANCE = 1e-6
-DEFAULT_DATA_DIR = Path("~/.cache/mloop-bench").expanduser()
 REQUEST_TIMEOUT = httpx.Timeout(300.0, connect=10.0)
 FETCH_WAIT_MS = 100  # the benchmark's consumer: longest a fetch waits on the broker
 STATUS_EVERY = 2.0  # seconds without the event between looks at the run's status
@@ -524,15 +524,9 @@ def run(
     columns: Annotated[int, typer.Option(min=4, help="Feature columns (and a label).")] = 20,
     repeat: Annotated[int, typer.Option(min=1, help="Tries of each; best and median kept.")] = 3,
     cores: Annotated[int, typer.Option(min=1, help="CPU cores of the run (and the floor).")] = 2,
-    s3: Annotated[
-        bool, typer.Option("--s3", help="Store in moto's S3 server instead of a local folder.")
-    ] = False,
-    keep_data: Annotated[
-        bool, typer.Option(help="Keep the generated CSV in --data-dir for the next run.")
-    ] = False,
-    data_dir: Annotated[
-        Path, typer.Option(help="Cache of generated CSVs (used whenever it has the file).")
-    ] = DEFAULT_DATA_DIR,
+    s3: S3 = False,
+    keep_data: KeepData = False,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
     run_timeout: Annotated[
         float, typer.Option(min=1, help="Seconds to wait for one run's ModelTrained.")
     ] = 600.0,

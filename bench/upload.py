@@ -26,12 +26,12 @@ from rich.table import Table
 from bench import BenchmarkFailed
 from bench.data import MB, TARGET, upload_csv
 from bench.memory import PeakRss
+from bench.options import DEFAULT_DATA_DIR, S3, DataDir, KeepData
 from bench.results import write_results
 from bench.stack import BenchStack, Server
 
 TARGET_PEAK_MB = 300.0
 TARGET_RATIO = 0.5
-DEFAULT_DATA_DIR = Path("~/.cache/mloop-bench").expanduser()
 REQUEST_TIMEOUT = httpx.Timeout(1800.0, connect=10.0)
 
 
@@ -288,18 +288,12 @@ def _report(
 def run(
     size_mb: Annotated[int, typer.Option(min=1, help="Size of the CSV to upload, in MB.")] = 1024,
     repeat: Annotated[int, typer.Option(min=1, help="Uploads to each server; best rate kept.")] = 2,
-    s3: Annotated[
-        bool, typer.Option("--s3", help="Store in moto's S3 server instead of a local folder.")
-    ] = False,
+    s3: S3 = False,
     gateway: Annotated[
         bool, typer.Option(help="Also upload through the gateway (--no-gateway: floor only).")
     ] = True,
-    keep_data: Annotated[
-        bool, typer.Option(help="Keep the generated CSV in --data-dir for the next run.")
-    ] = False,
-    data_dir: Annotated[
-        Path, typer.Option(help="Cache of generated CSVs (used whenever it has the file).")
-    ] = DEFAULT_DATA_DIR,
+    keep_data: KeepData = False,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
     profile_timeout: Annotated[
         float, typer.Option(min=0, help="Seconds to wait for the gateway's background profile.")
     ] = 600.0,

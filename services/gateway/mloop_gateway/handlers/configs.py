@@ -100,16 +100,7 @@ async def create_model_config(
 async def list_model_configs(
     gw: Gateway, grant: Grant, scenario_id: uuid.UUID, *, name: str | None
 ) -> Sequence[ModelConfig]:
-    query = (
-        select(ModelConfig)
-        .where(ModelConfig.scenario_id == scenario_id)
-        .order_by(ModelConfig.name, ModelConfig.version.desc())
-    )
-    if name is not None:
-        query = query.where(ModelConfig.name == name)
-    async with gw.db.transaction() as session:
-        await scenarios.load(session, grant, scenario_id)
-        return (await session.scalars(query)).all()
+    return await scenarios.named_versions(gw, grant, scenario_id, ModelConfig, name=name)
 
 
 async def get_model_config(

@@ -98,16 +98,7 @@ async def create(gw: Gateway, grant: Grant, scenario_id: uuid.UUID, **fields: An
 async def listing(
     gw: Gateway, grant: Grant, scenario_id: uuid.UUID, *, name: str | None
 ) -> Sequence[FeatureSet]:
-    query = (
-        select(FeatureSet)
-        .where(FeatureSet.scenario_id == scenario_id)
-        .order_by(FeatureSet.name, FeatureSet.version.desc())
-    )
-    if name is not None:
-        query = query.where(FeatureSet.name == name)
-    async with gw.db.transaction() as session:
-        await scenarios.load(session, grant, scenario_id)
-        return (await session.scalars(query)).all()
+    return await scenarios.named_versions(gw, grant, scenario_id, FeatureSet, name=name)
 
 
 async def get(

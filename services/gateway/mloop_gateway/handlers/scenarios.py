@@ -23,6 +23,7 @@ from mloop_gateway.domain.paging import decode_cursor
 from mloop_gateway.handlers import audit
 
 T = TypeVar("T", DatasetVersion, FeatureSet, ModelConfig, Experiment)
+NamedT = TypeVar("NamedT", FeatureSet, ModelConfig)
 
 
 async def load(
@@ -48,6 +49,28 @@ async def owned(
     if found is None or found.scenario_id != scenario_id:
         raise not_found(kind, row_id)
     return found
+
+
+async def named_versions(
+    gw: Gateway,
+    grant: Grant,
+    scenario_id: uuid.UUID,
+    model: type[NamedT],
+    *,
+    name: str | None,
+) -> Sequence[NamedT]:
+    """Every version of every name (or of one name) of a scenario's named, versioned rows,
+    by name then newest version first."""
+    query = (
+        select(model)
+        .where(model.scenario_id == scenario_id)
+        .order_by(model.name, model.version.desc())
+    )
+    if name is not None:
+        query = query.where(model.name == name)
+    async with gw.db.transaction() as session:
+        await load(session, grant, scenario_id)
+        return (await session.scalars(query)).all()
 
 
 async def create(gw: Gateway, grant: Grant, fields: dict[str, Any]) -> Scenario:
