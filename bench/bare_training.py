@@ -46,6 +46,7 @@ import pandas as pd
 import typer
 from mloop_common.messages.commands import RunSpec
 from mloop_common.ml.algorithms import with_defaults
+from mloop_common.ml.data import dtype_kind
 from mloop_common.ml.evaluation import random_split
 from mloop_common.ml.pipelines import build_model
 from mloop_common.ml.scoring import classification_metrics
@@ -61,18 +62,6 @@ HOLDOUT = 0.2
 SEED = 42
 
 
-def column_kind(values: pd.Series) -> str:
-    """The platform type of a column read by pandas (`ml.data.column_type` without a spec)."""
-    dtype = values.dtype
-    if dtype == "boolean" or pd.api.types.is_bool_dtype(dtype):
-        return "boolean"
-    if pd.api.types.is_numeric_dtype(dtype):
-        return "numeric"
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        return "datetime"
-    return "categorical"
-
-
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -82,7 +71,7 @@ def floor(csv: Path, target: str, cores: int) -> dict[str, Any]:
     started = time.perf_counter()
     frame = pd.read_csv(csv)
     read = time.perf_counter()
-    features = {name: column_kind(frame[name]) for name in frame.columns if name != target}
+    features = {name: dtype_kind(frame[name]) for name in frame.columns if name != target}
     y = frame[target].to_numpy()
     train_rows, test_rows = random_split(np.arange(len(frame)), HOLDOUT, SEED, y)
     split = time.perf_counter()

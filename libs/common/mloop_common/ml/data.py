@@ -42,7 +42,12 @@ class Prepared:
 def column_type(spec: RunSpec, frame: pd.DataFrame, name: str) -> str:
     if name in spec.columns:
         return spec.columns[name]
-    dtype = frame[name].dtype
+    return dtype_kind(frame[name])
+
+
+def dtype_kind(values: pd.Series) -> str:
+    """The platform type of a column from its pandas dtype (text reads as categorical)."""
+    dtype = values.dtype
     if dtype == "boolean" or pd.api.types.is_bool_dtype(dtype):
         return "boolean"
     if pd.api.types.is_numeric_dtype(dtype):
