@@ -58,8 +58,12 @@ class ResourceProfilePublic(Public):
 # --- experiments ---
 
 
-class EvaluationIn(Evaluation):
-    model_config = {"extra": "forbid", "frozen": True}
+class EvaluationIn(Strict):
+    """How runs of the experiment are evaluated (the scenario's primary metric ranks them)."""
+
+    holdout: float = Evaluation.model_fields["holdout"]
+    cv_folds: int = Evaluation.model_fields["cv_folds"]
+    seed: int = Evaluation.model_fields["seed"]
 
 
 class InlineModel(Strict):
