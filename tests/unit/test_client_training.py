@@ -358,9 +358,23 @@ def test_cli_experiment_create_by_ids_and_usage_errors() -> None:
         "model_config_id": "mc1",
         "resource_profile_id": "rp1",
     }
+    inline_profile = cli(
+        "--json", "experiment", "create", SCENARIO_ID, "--name", "x", "--dataset", "d1",
+        "--algorithm", "isolation_forest", "--resource-profile", "rp1",
+    )  # fmt: skip
+    both_limits = cli("experiment", "create", SCENARIO_ID, "--name", "x", "--dataset", "d1",
+                      "--algorithm", "a", "--resource-profile", "rp1", "--cores", "2")  # fmt: skip
     assert (mixed.exit_code, half.exit_code, bad_param.exit_code) == (2, 2, 2)
-    assert "--target" in half.output and "key=value" in bad_param.output
-    assert len(gateway.requests) == 1
+    assert "--algorithm" in half.output and "key=value" in bad_param.output
+    assert inline_profile.exit_code == 0, inline_profile.output
+    assert body(gateway.requests[1]) == {
+        "name": "x",
+        "dataset_id": "d1",
+        "model": {"algorithm": "isolation_forest", "parameters": {}},
+        "resource_profile_id": "rp1",
+    }
+    assert both_limits.exit_code == 2 and "not both" in both_limits.output
+    assert len(gateway.requests) == 2
 
 
 def test_cli_experiment_compare_renders_metrics_and_resources_side_by_side() -> None:

@@ -33,7 +33,7 @@ EXPERIMENT_FIELDS = [
     ("Created", "created_at"),
 ]
 BY_IDS = "--feature-set and --model-config"
-INLINE = "--dataset, --target and --algorithm"
+INLINE = "--dataset and --algorithm (with --target for a supervised task)"
 
 
 @app.command("create")
@@ -55,11 +55,11 @@ def create(
         typer.Option("--param", help="Inline: an algorithm parameter as key=value; repeat."),
     ] = None,
     resource_profile: Annotated[
-        str | None, typer.Option(help="With --feature-set: a resource profile's id.")
+        str | None, typer.Option(help="A resource profile's id; or --cores etc. for a new one.")
     ] = None,
-    cores: Annotated[float | None, typer.Option(min=0, help="Inline: CPU cores.")] = None,
-    memory_gb: Annotated[float | None, typer.Option(min=0, help="Inline: memory (GB).")] = None,
-    max_hours: Annotated[float | None, typer.Option(min=0, help="Inline: time limit (h).")] = None,
+    cores: Annotated[float | None, typer.Option(min=0, help="CPU cores.")] = None,
+    memory_gb: Annotated[float | None, typer.Option(min=0, help="Memory (GB).")] = None,
+    max_hours: Annotated[float | None, typer.Option(min=0, help="Time limit (h).")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag; repeat.")] = None,
     cv_folds: Annotated[int | None, typer.Option(min=2, help="Cross-validation folds.")] = None,
     run: Annotated[bool, typer.Option("--run", help="Start a run right away.")] = False,
@@ -112,31 +112,31 @@ def experiment_body(
     cv_folds: int | None,
 ) -> dict[str, Any]:
     """The API's by-ids or inline experiment shape from the options; a usage error if mixed."""
-    common = {"tags": tags or None, "evaluation": {"cv_folds": cv_folds} if cv_folds else None}
+    if resource_profile and resources:
+        raise typer.BadParameter(
+            "give a resource profile or --cores, --memory-gb and --max-hours, not both.",
+            param_hint="--resource-profile",
+        )
+    common = {
+        "tags": tags or None,
+        "evaluation": {"cv_folds": cv_folds} if cv_folds else None,
+        "resource_profile_id": resource_profile,
+        "resources": resources or None,
+    }
     if feature_set or model_config:
-        if dataset or target or algorithm or features or params or resources:
+        if dataset or target or algorithm or features or params:
             raise typer.BadParameter(
                 f"give either {BY_IDS}, or {INLINE} (and their options).",
                 param_hint="--feature-set",
             )
         _require(("--feature-set", feature_set), ("--model-config", model_config))
-        return common | {
-            "feature_set_id": feature_set,
-            "model_config_id": model_config,
-            "resource_profile_id": resource_profile,
-        }
-    _require(("--dataset", dataset), ("--target", target), ("--algorithm", algorithm))
-    if resource_profile:
-        raise typer.BadParameter(
-            "goes with --feature-set; inline, give --cores, --memory-gb and --max-hours.",
-            param_hint="--resource-profile",
-        )
+        return common | {"feature_set_id": feature_set, "model_config_id": model_config}
+    _require(("--dataset", dataset), ("--algorithm", algorithm))
     return common | {
         "dataset_id": dataset,
         "target": target,
         "features": features or None,
         "model": {"algorithm": algorithm, "parameters": parse_params(params or [])},
-        "resources": resources or None,
     }
 
 
