@@ -17,16 +17,9 @@ from mloop_common.ml import (
     validate_parameters,
     with_defaults,
 )
+from mloop_common.tasks import TASK_TYPES
 
-TASKS = (
-    "classification",
-    "regression",
-    "text_classification",
-    "anomaly_detection",
-    "forecasting",
-    "recommendation",
-)
-EVERY_ALGORITHM = [(task, name) for task in TASKS for name in ALGORITHMS[task]]
+EVERY_ALGORITHM = [(task, name) for task in TASK_TYPES for name in ALGORITHMS[task]]
 
 
 def refused(task: str, algorithm: str, parameters: dict) -> list[dict]:
@@ -36,8 +29,8 @@ def refused(task: str, algorithm: str, parameters: dict) -> list[dict]:
 
 
 def test_every_task_has_algorithms_and_auto() -> None:
-    assert set(ALGORITHMS) == set(TASKS)
-    for task in TASKS:
+    assert set(ALGORITHMS) == set(TASK_TYPES)
+    for task in TASK_TYPES:
         assert ALGORITHMS[task][-1] == "auto"
         assert len(ALGORITHMS[task]) >= 2
 
@@ -170,8 +163,8 @@ def test_user_and_item_columns_must_differ() -> None:
 
 def test_every_algorithm_of_every_task_has_a_schema() -> None:
     schemas = algorithm_schemas()
-    assert set(schemas) == set(TASKS)
-    for task in TASKS:
+    assert set(schemas) == set(TASK_TYPES)
+    for task in TASK_TYPES:
         assert [entry["name"] for entry in schemas[task]] == list(ALGORITHMS[task])
         for entry in schemas[task]:
             assert entry["description"]
@@ -227,7 +220,7 @@ def test_schemas_are_json_and_list_aliases() -> None:
 
 
 def test_metrics_per_task_have_a_default_and_a_direction() -> None:
-    for task in TASKS:
+    for task in TASK_TYPES:
         assert default_metric(task) in task_metrics(task)
     assert default_metric("classification") == "f1_weighted"
     assert default_metric("regression") == "rmse"

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mloop_common.messages.commands import RunSpec
+from mloop_common.tasks import FEATURE_TYPES
 
 from .preprocessing import as_flags, as_keys
 
@@ -67,12 +68,10 @@ def prepare(spec: RunSpec, frame: pd.DataFrame, log: Callable[[str], None]) -> P
     if not spec.features:
         raise UnusableData("the run has no feature columns")
     features = {name: column_type(spec, frame, name) for name in spec.features}
-    text = [name for name, kind in features.items() if kind == "text"]
-    if text and task == "anomaly_detection":
-        raise UnusableData(
-            f"column {text[0]!r} is free text; {spec.algorithm} takes numeric, categorical, "
-            "boolean and datetime columns only"
-        )
+    for name, kind in features.items():
+        if kind not in FEATURE_TYPES[task]:
+            usable = ", ".join(sorted(FEATURE_TYPES[task]))
+            raise UnusableData(f"column {name!r} is {kind}; {task} takes {usable} columns only")
     target_type = column_type(spec, frame, target) if target else None
     kept = frame
     dropped = 0

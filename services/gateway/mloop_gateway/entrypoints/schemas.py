@@ -6,9 +6,8 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
+from mloop_common.tasks import TASK_TYPES
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-
-from mloop_gateway.domain.features import TASK_TYPES
 
 TaskType = Literal[TASK_TYPES]  # type: ignore[valid-type]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]

@@ -16,11 +16,12 @@ from mloop_common.keyring import Grant
 from mloop_common.messages.commands import Evaluation, Resources, RunSpec, TrainModel
 from mloop_common.ml.metrics import default_metric
 from mloop_common.problems import Problem, not_found
+from mloop_common.tasks import TARGET_OPTIONAL
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mloop_gateway.context import SERVICE, Gateway
-from mloop_gateway.domain.features import TARGET_OPTIONAL, usable_features
+from mloop_gateway.domain.features import usable_features
 from mloop_gateway.handlers import audit, configs, experiments, feature_sets, scenarios
 
 QUICK = "auto"
