@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, String, and_, case, func, literal, or_, select
+from sqlalchemy import Select, String, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mloop_common.db.paging import Position, newest_first
 from mloop_common.db.training import COMPLETED, ModelVersion, Run, RunLog, RunRequest
 from mloop_common.leases import QUEUED, RUNNING
 
@@ -94,16 +95,14 @@ async def page_runs(
     scenario_id: uuid.UUID,
     *,
     limit: int,
-    before: tuple[datetime, uuid.UUID] | None = None,
+    after: Position | None = None,
     experiment_id: uuid.UUID | None = None,
     status: str | None = None,
 ) -> list[RunView]:
-    """Runs newest first; `before` is the (created_at, id) of the last run of the previous page."""
+    """Runs newest first, from the one after `after` (the last run of the previous page)."""
     created = func.coalesce(RunRequest.requested_at, Run.created_at)
     id_ = func.coalesce(RunRequest.id, Run.id)
-    query = _runs_query(scenario_id).order_by(created.desc(), id_.desc()).limit(limit)
-    if before is not None:
-        query = query.where(or_(created < before[0], and_(created == before[0], id_ < before[1])))
+    query = newest_first(_runs_query(scenario_id), created, id_, after=after, limit=limit)
     if experiment_id is not None:
         query = query.where(
             or_(RunRequest.experiment_id == experiment_id, Run.experiment_id == experiment_id)

@@ -8,6 +8,8 @@ import json
 import uuid
 from datetime import datetime
 
+from mloop_common.db.paging import Position
+
 
 class BadCursor(ValueError):
     pass
@@ -18,21 +20,11 @@ def encode_cursor(created_at: datetime, id_: object) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
+def decode_cursor(cursor: str) -> Position:
+    """The (created_at, id) of the last row of the previous page."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, id_ = json.loads(raw)
-        return datetime.fromisoformat(created_at), str(id_)
-    except (binascii.Error, ValueError, TypeError) as err:
-        raise BadCursor("the cursor is not one this API returned") from err
-
-
-def decode_before(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    """The (created_at, id) a page must start before, for tables keyed by UUIDs."""
-    if not cursor:
-        return None
-    created_at, id_ = decode_cursor(cursor)
-    try:
-        return created_at, uuid.UUID(id_)
-    except ValueError as err:
+        return datetime.fromisoformat(created_at), uuid.UUID(id_)
+    except (binascii.Error, ValueError, TypeError, AttributeError) as err:
         raise BadCursor("the cursor is not one this API returned") from err

@@ -12,8 +12,8 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import StreamingResponse
 from mloop_common.problems import invalid
 
-from mloop_gateway.domain.paging import BadCursor, decode_before, encode_cursor
 from mloop_gateway.entrypoints.deps import Ctx, Editor, Viewer
+from mloop_gateway.entrypoints.paging import After, Limit, page_of
 from mloop_gateway.entrypoints.schemas import Page
 from mloop_gateway.entrypoints.training_schemas import (
     ExperimentCreate,
@@ -25,8 +25,6 @@ from mloop_gateway.entrypoints.training_schemas import (
 from mloop_gateway.handlers import experiments, runs
 
 router = APIRouter(prefix="/api/scenarios/{scenario_id}", tags=["experiments"])
-Limit = Annotated[int, Query(ge=1, le=200)]
-Cursor = Annotated[str | None, Query(max_length=512)]
 RunStatus = Literal["queued", "running", "completed", "failed"]
 
 
@@ -43,21 +41,19 @@ async def list_experiments(
     scenario_id: uuid.UUID,
     gw: Ctx,
     caller: Viewer,
+    after: After,
     limit: Limit = 50,
-    cursor: Cursor = None,
     name: Annotated[str | None, Query(max_length=128)] = None,
     status: Literal["planned", "running", "completed", "failed"] | None = None,
 ) -> Page[ExperimentPublic]:
-    try:
-        found = await experiments.page(
-            gw, caller, scenario_id, limit=limit, cursor=cursor, name=name, status=status
-        )
-    except BadCursor as err:
-        raise invalid(["query", "cursor"], str(err), "cursor") from err
-    last = found[-1].experiment if len(found) == limit else None
-    return Page(
-        items=[ExperimentPublic.model_validate(e.public()) for e in found],
-        next_cursor=encode_cursor(last.created_at, last.id) if last else None,
+    found = await experiments.page(
+        gw, caller, scenario_id, limit=limit, after=after, name=name, status=status
+    )
+    return page_of(
+        found,
+        limit,
+        lambda e: ExperimentPublic.model_validate(e.public()),
+        row=lambda e: e.experiment,
     )
 
 
@@ -123,13 +119,11 @@ async def list_experiment_runs(
     experiment_id: uuid.UUID,
     gw: Ctx,
     caller: Viewer,
+    after: After,
     limit: Limit = 50,
-    cursor: Cursor = None,
 ) -> Page[RunPublic]:
     await experiments.get(gw, caller, scenario_id, experiment_id)
-    return await list_runs(
-        scenario_id, gw, caller, limit=limit, cursor=cursor, experiment_id=experiment_id
-    )
+    return await list_runs(scenario_id, gw, caller, after, limit=limit, experiment_id=experiment_id)
 
 
 @router.post(
@@ -149,29 +143,21 @@ async def list_runs(
     scenario_id: uuid.UUID,
     gw: Ctx,
     caller: Viewer,
+    after: After,
     limit: Limit = 50,
-    cursor: Cursor = None,
     experiment_id: uuid.UUID | None = None,
     status: RunStatus | None = None,
 ) -> Page[RunPublic]:
-    try:
-        before = decode_before(cursor)
-    except BadCursor as err:
-        raise invalid(["query", "cursor"], str(err), "cursor") from err
     found = await runs.page(
         gw,
         caller,
         scenario_id,
         limit=limit,
-        before=before,
+        after=after,
         experiment_id=experiment_id,
         status=status,
     )
-    last = found[-1] if len(found) == limit else None
-    return Page(
-        items=[RunPublic.model_validate(view.public()) for view in found],
-        next_cursor=encode_cursor(last.created_at, last.id) if last else None,
-    )
+    return page_of(found, limit, lambda view: RunPublic.model_validate(view.public()))
 
 
 @router.get("/runs/{run_id}", response_model=RunPublic, tags=["runs"])

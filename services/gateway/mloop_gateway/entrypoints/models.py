@@ -6,11 +6,9 @@ import uuid
 
 from fastapi import APIRouter, status
 from fastapi.responses import StreamingResponse
-from mloop_common.problems import invalid
 
-from mloop_gateway.domain.paging import BadCursor, decode_before, encode_cursor
 from mloop_gateway.entrypoints.deps import Ctx, Editor, Viewer
-from mloop_gateway.entrypoints.experiments import Cursor, Limit
+from mloop_gateway.entrypoints.paging import After, Limit, page_of
 from mloop_gateway.entrypoints.schemas import Page
 from mloop_gateway.entrypoints.training_schemas import (
     Cleanup,
@@ -28,22 +26,14 @@ async def list_models(
     scenario_id: uuid.UUID,
     gw: Ctx,
     caller: Viewer,
+    after: After,
     limit: Limit = 50,
-    cursor: Cursor = None,
     experiment_id: uuid.UUID | None = None,
 ) -> Page[ModelPublic]:
-    try:
-        before = decode_before(cursor)
-    except BadCursor as err:
-        raise invalid(["query", "cursor"], str(err), "cursor") from err
     found = await models.page(
-        gw, caller, scenario_id, limit=limit, before=before, experiment_id=experiment_id
+        gw, caller, scenario_id, limit=limit, after=after, experiment_id=experiment_id
     )
-    last = found[-1] if len(found) == limit else None
-    return Page(
-        items=[ModelPublic.of(m) for m in found],
-        next_cursor=encode_cursor(last.created_at, last.id) if last else None,
-    )
+    return page_of(found, limit, ModelPublic.of)
 
 
 @router.get("/best-model", response_model=ModelPublic)

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from mloop_common.problems import invalid
 
-from mloop_gateway.domain.paging import BadCursor, encode_cursor
 from mloop_gateway.entrypoints.deps import Ctx, Editor, Viewer
+from mloop_gateway.entrypoints.paging import After, Limit, page_of
 from mloop_gateway.entrypoints.schemas import Page, ScenarioCreate, ScenarioPublic, ScenarioUpdate
 from mloop_gateway.handlers import data, scenarios
 
@@ -26,19 +26,12 @@ async def create_scenario(body: ScenarioCreate, gw: Ctx, caller: Editor) -> Scen
 async def list_scenarios(
     gw: Ctx,
     caller: Viewer,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    after: After,
+    limit: Limit = 50,
     tag: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006 (FastAPI copies it)
 ) -> Page[ScenarioPublic]:
-    try:
-        found = await scenarios.page(gw, caller, limit=limit, cursor=cursor, tags=tag)
-    except BadCursor as err:
-        raise invalid(["query", "cursor"], str(err), "cursor") from err
-    last = found[-1] if len(found) == limit else None
-    return Page(
-        items=[ScenarioPublic.model_validate(s) for s in found],
-        next_cursor=encode_cursor(last.created_at, last.id) if last else None,
-    )
+    found = await scenarios.page(gw, caller, limit=limit, after=after, tags=tag)
+    return page_of(found, limit, ScenarioPublic.model_validate)
 
 
 @router.get("/{scenario_id}", response_model=ScenarioPublic)

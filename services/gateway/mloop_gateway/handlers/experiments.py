@@ -9,15 +9,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from mloop_common.db.catalog import FeatureSet, Scenario
+from mloop_common.db.paging import Position, newest_first
 from mloop_common.db.training import Experiment, ModelConfig, ResourceProfile
 from mloop_common.db.training_reads import experiment_status_query, experiment_statuses
 from mloop_common.keyring import Grant
 from mloop_common.problems import invalid, not_found
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mloop_gateway.context import Gateway
-from mloop_gateway.domain.paging import decode_cursor
 from mloop_gateway.domain.semver import next_version, sort_key
 from mloop_gateway.handlers import audit, configs, feature_sets, scenarios
 
@@ -202,25 +202,19 @@ async def page(
     scenario_id: uuid.UUID,
     *,
     limit: int,
-    cursor: str | None,
+    after: Position | None,
     name: str | None,
     status: str | None,
 ) -> list[ExperimentView]:
-    query = (
+    query = newest_first(
         select(Experiment, ModelConfig.algorithm)
         .join(ModelConfig, ModelConfig.id == Experiment.model_config_id)
-        .where(Experiment.scenario_id == scenario_id)
-        .order_by(Experiment.created_at.desc(), Experiment.id.desc())
-        .limit(limit)
+        .where(Experiment.scenario_id == scenario_id),
+        Experiment.created_at,
+        Experiment.id,
+        after=after,
+        limit=limit,
     )
-    if cursor:
-        created_at, id_ = decode_cursor(cursor)
-        query = query.where(
-            or_(
-                Experiment.created_at < created_at,
-                and_(Experiment.created_at == created_at, Experiment.id < uuid.UUID(id_)),
-            )
-        )
     if name is not None:
         query = query.where(Experiment.name == name)
     if status is not None:

@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
 
 from mloop_common import outbox
 from mloop_common.db.catalog import Scenario
+from mloop_common.db.paging import Position, newest_first
 from mloop_common.db.training import ModelVersion
 from mloop_common.db.training_reads import best_model, models_by_rank
 from mloop_common.keyring import Grant
 from mloop_common.messages.commands import DeleteModels
 from mloop_common.ml.metrics import default_metric, higher_is_better
 from mloop_common.problems import not_found
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 
 from mloop_gateway.context import SERVICE, Gateway
 from mloop_gateway.handlers import audit, scenarios
@@ -31,22 +31,16 @@ async def page(
     scenario_id: uuid.UUID,
     *,
     limit: int,
-    before: tuple[datetime, uuid.UUID] | None,
+    after: Position | None,
     experiment_id: uuid.UUID | None,
 ) -> list[ModelVersion]:
-    query = (
-        select(ModelVersion)
-        .where(ModelVersion.scenario_id == scenario_id)
-        .order_by(ModelVersion.created_at.desc(), ModelVersion.id.desc())
-        .limit(limit)
+    query = newest_first(
+        select(ModelVersion).where(ModelVersion.scenario_id == scenario_id),
+        ModelVersion.created_at,
+        ModelVersion.id,
+        after=after,
+        limit=limit,
     )
-    if before is not None:
-        query = query.where(
-            or_(
-                ModelVersion.created_at < before[0],
-                and_(ModelVersion.created_at == before[0], ModelVersion.id < before[1]),
-            )
-        )
     if experiment_id is not None:
         query = query.where(ModelVersion.experiment_id == experiment_id)
     async with gw.db.transaction() as session:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Any
 
 from mloop_common import outbox
 from mloop_common.db.catalog import DatasetVersion, FeatureSet, Scenario
+from mloop_common.db.paging import Position
 from mloop_common.db.training import Experiment, ModelConfig, ResourceProfile, RunLog, RunRequest
 from mloop_common.db.training_reads import RunView, get_run, latest_run, log_lines, page_runs
 from mloop_common.keyring import Grant
@@ -218,7 +218,7 @@ async def page(
     scenario_id: uuid.UUID,
     *,
     limit: int,
-    before: tuple[datetime, uuid.UUID] | None,
+    after: Position | None,
     experiment_id: uuid.UUID | None,
     status: str | None,
 ) -> list[RunView]:
@@ -228,7 +228,7 @@ async def page(
             session,
             scenario_id,
             limit=limit,
-            before=before,
+            after=after,
             experiment_id=experiment_id,
             status=status,
         )

@@ -9,17 +9,17 @@ from typing import Any, TypeVar
 
 from mloop_common import outbox
 from mloop_common.db.catalog import DatasetVersion, FeatureSet, Scenario
+from mloop_common.db.paging import Position, newest_first
 from mloop_common.db.training import Experiment, ModelConfig
 from mloop_common.db.training_reads import active_runs
 from mloop_common.keyring import Grant
 from mloop_common.messages.events import ScenarioDeleted
 from mloop_common.ml.metrics import task_metrics
 from mloop_common.problems import Problem, invalid, not_found
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mloop_gateway.context import SERVICE, Gateway
-from mloop_gateway.domain.paging import decode_cursor
 from mloop_gateway.handlers import audit
 
 T = TypeVar("T", DatasetVersion, FeatureSet, ModelConfig, Experiment)
@@ -95,17 +95,11 @@ async def create(gw: Gateway, grant: Grant, fields: dict[str, Any]) -> Scenario:
 
 
 async def page(
-    gw: Gateway, grant: Grant, *, limit: int, cursor: str | None, tags: list[str]
+    gw: Gateway, grant: Grant, *, limit: int, after: Position | None, tags: list[str]
 ) -> Sequence[Scenario]:
-    query = select(Scenario).order_by(Scenario.created_at.desc(), Scenario.id.desc()).limit(limit)
-    if cursor:
-        created_at, id_ = decode_cursor(cursor)
-        query = query.where(
-            or_(
-                Scenario.created_at < created_at,
-                and_(Scenario.created_at == created_at, Scenario.id < uuid.UUID(id_)),
-            )
-        )
+    query = newest_first(
+        select(Scenario), Scenario.created_at, Scenario.id, after=after, limit=limit
+    )
     if tags:
         query = query.where(Scenario.tags.contains(tags))
     if grant.scenarios is not None:
