@@ -37,30 +37,37 @@ def client(gateway: RunningGateway, trainers: list[RunningTrainer]) -> httpx.Cli
         yield client
 
 
-def _numbers(rows: int, classes: int | None) -> pd.DataFrame:
+def _forest_run(
+    client: httpx.Client, name: str, *, trees: int, classes: int | None = None
+) -> tuple[str, dict]:
+    """A random forest of `trees` trees on 20,000 rows of 5 numbers, started: the scenario id
+    and the run. With `classes`, a classification target of that many classes, else a
+    regression one."""
     rng = np.random.default_rng(SEED)
-    frame = pd.DataFrame(rng.normal(size=(rows, 5)).round(4), columns=[f"x{i}" for i in range(5)])
+    frame = pd.DataFrame(rng.normal(size=(20_000, 5)).round(4), columns=[f"x{i}" for i in range(5)])
     if classes is None:
-        frame["y"] = (frame.sum(axis=1) + rng.normal(size=rows)).round(4)
+        frame["y"] = (frame.sum(axis=1) + rng.normal(size=len(frame))).round(4)
     else:
-        frame["y"] = [f"c{n}" for n in rng.integers(0, classes, size=rows)]
-    return frame
+        frame["y"] = [f"c{n}" for n in rng.integers(0, classes, size=len(frame))]
+    task = "regression" if classes is None else "classification"
+    sid, dataset = scenario_with_data(client, task, frame)
+    created = experiment(
+        client,
+        sid,
+        dataset,
+        name=name,
+        target="y",
+        algorithm="random_forest",
+        parameters={"n_estimators": trees},
+    )
+    return sid, start(client, sid, created["id"])
 
 
 def test_memory_cap_fails_the_run_and_the_trainer_lives_on(client: httpx.Client) -> None:
     # A random forest keeps one value per class per node: 1,000 classes make every tree of
     # 20,000 rows weigh ~200 MB, far past the trainers' memory ceiling.
-    sid, dataset = scenario_with_data(client, "classification", _numbers(20_000, classes=1000))
-    hungry = experiment(
-        client,
-        sid,
-        dataset,
-        name="hungry",
-        target="y",
-        algorithm="random_forest",
-        parameters={"n_estimators": 200},
-    )
-    run = wait_for(client, sid, start(client, sid, hungry["id"])["id"])
+    sid, started = _forest_run(client, "hungry", trees=200, classes=1000)
+    run = wait_for(client, sid, started["id"])
     assert run["status"] == "failed"
     assert run["error"].startswith("memory limit exceeded"), run["error"]
     assert run["resources"]["peak_memory_mb"] >= RUN_MAX_MEMORY_MB
@@ -69,17 +76,8 @@ def test_memory_cap_fails_the_run_and_the_trainer_lives_on(client: httpx.Client)
 
 
 def test_time_cap_kills_the_run_and_keeps_its_logs(client: httpx.Client) -> None:
-    sid, dataset = scenario_with_data(client, "regression", _numbers(20_000, classes=None))
-    slow = experiment(
-        client,
-        sid,
-        dataset,
-        name="slow",
-        target="y",
-        algorithm="random_forest",
-        parameters={"n_estimators": 1000},
-    )
-    run = wait_for(client, sid, start(client, sid, slow["id"])["id"], timeout=180)
+    sid, started = _forest_run(client, "slow", trees=1000)
+    run = wait_for(client, sid, started["id"], timeout=180)
     assert run["status"] == "failed"
     assert run["error"].startswith("timeout"), run["error"]
     assert run["resources"]["wall_seconds"] >= RUN_MAX_SECONDS
@@ -261,17 +259,7 @@ def test_profiles_are_checked_and_the_machine_refuses_what_it_cannot_give(
 def test_a_killed_trainer_s_run_is_retried_by_the_other(
     client: httpx.Client, trainers: list[RunningTrainer]
 ) -> None:
-    sid, dataset = scenario_with_data(client, "regression", _numbers(20_000, classes=None))
-    created = experiment(
-        client,
-        sid,
-        dataset,
-        name="retried",
-        target="y",
-        algorithm="random_forest",
-        parameters={"n_estimators": 40},
-    )
-    run = start(client, sid, created["id"])
+    sid, run = _forest_run(client, "retried", trees=40)
     running = wait_for(client, sid, run["id"], until=("running", "completed", "failed"))
     assert running["status"] == "running", running
     pid = int(running["worker"].split(":")[1].split("/")[0])
@@ -289,17 +277,7 @@ def test_a_killed_trainer_s_run_is_retried_by_the_other(
 def test_a_scenario_with_a_run_in_progress_is_deleted_only_when_forced(
     client: httpx.Client,
 ) -> None:
-    sid, dataset = scenario_with_data(client, "regression", _numbers(20_000, classes=None))
-    created = experiment(
-        client,
-        sid,
-        dataset,
-        name="busy",
-        target="y",
-        algorithm="random_forest",
-        parameters={"n_estimators": 1000},
-    )
-    run = start(client, sid, created["id"])
+    sid, run = _forest_run(client, "busy", trees=1000)
     refused = client.delete(f"/api/scenarios/{sid}")
     assert refused.status_code == 409
     assert "queued or running" in refused.json()["detail"]

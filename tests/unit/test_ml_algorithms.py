@@ -7,16 +7,14 @@ import subprocess
 import sys
 
 import pytest
-from mloop_common.ml import (
+from mloop_common.ml.algorithms import (
     ALGORITHMS,
-    InvalidParameters,
     algorithm_schemas,
-    default_metric,
-    higher_is_better,
-    task_metrics,
     validate_parameters,
     with_defaults,
 )
+from mloop_common.ml.metrics import default_metric, higher_is_better, task_metrics
+from mloop_common.ml.parameters import InvalidParameters
 from mloop_common.tasks import TASK_TYPES
 
 EVERY_ALGORITHM = [(task, name) for task in TASK_TYPES for name in ALGORITHMS[task]]
@@ -236,7 +234,8 @@ def test_metrics_per_task_have_a_default_and_a_direction() -> None:
 def test_validating_and_comparing_do_not_load_the_ml_libraries() -> None:
     code = (
         "import sys\n"
-        "from mloop_common.ml import algorithm_schemas, higher_is_better, validate_parameters\n"
+        "from mloop_common.ml.algorithms import algorithm_schemas, validate_parameters\n"
+        "from mloop_common.ml.metrics import higher_is_better\n"
         "validate_parameters('regression', 'lightgbm', {'learningRate': 0.1})\n"
         "algorithm_schemas(); higher_is_better('rmse')\n"
         "heavy = {'sklearn', 'lightgbm', 'optuna', 'pandas'} & set(sys.modules)\n"

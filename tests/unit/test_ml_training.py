@@ -18,15 +18,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from mloop_common.messages.commands import Evaluation, RunSpec
-from mloop_common.ml import (
-    ALGORITHMS,
-    UnusableData,
-    anomaly_score,
-    task_metrics,
-    train,
-    validate_parameters,
-)
+from mloop_common.ml.algorithms import ALGORITHMS, validate_parameters
+from mloop_common.ml.metrics import task_metrics
+from mloop_common.ml.pipelines import anomaly_score
 from mloop_common.ml.recommendation import ALSRecommender
+from mloop_common.ml.training import UnusableData, train
 from mloop_common.tabular import inspect_csv
 from mloop_common.tabular.frame import read_frame
 from sklearn.datasets import load_diabetes, load_iris

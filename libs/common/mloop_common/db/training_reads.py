@@ -112,21 +112,23 @@ async def page_runs(
     return [RunView(*row) for row in (await session.execute(query)).all()]
 
 
-async def latest_run(
-    session: AsyncSession, scenario_id: uuid.UUID, experiment_id: uuid.UUID
-) -> RunView | None:
-    """The experiment's latest completed run, else its latest run."""
+async def latest_runs(
+    session: AsyncSession, scenario_id: uuid.UUID, experiment_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, RunView]:
+    """Each experiment's latest completed run, else its latest run (none: not in the dict)."""
+    experiment = func.coalesce(RunRequest.experiment_id, Run.experiment_id)
     query = (
         _runs_query(scenario_id)
-        .where(or_(RunRequest.experiment_id == experiment_id, Run.experiment_id == experiment_id))
+        .where(experiment.in_(experiment_ids))
+        .distinct(experiment)
         .order_by(
+            experiment,
             (Run.status == COMPLETED).is_(True).desc(),
             func.coalesce(RunRequest.requested_at, Run.created_at).desc(),
         )
-        .limit(1)
     )
-    row = (await session.execute(query)).first()
-    return RunView(*row) if row else None
+    views = [RunView(*row) for row in (await session.execute(query)).all()]
+    return {(view.run or view.request).experiment_id: view for view in views}  # type: ignore[union-attr]
 
 
 async def active_runs(session: AsyncSession, scenario_id: uuid.UUID) -> int:

@@ -75,8 +75,9 @@ async def compare_experiments(
     found = await experiments.views(gw, caller, scenario_id, wanted)
     items = []
     names: dict[str, None] = {}
+    latest = await runs.latest(gw, caller, scenario_id, wanted)
     for view in found:
-        run = await runs.latest(gw, caller, scenario_id, view.experiment.id)
+        run = latest.get(view.experiment.id)
         public = run.public() if run else None
         metrics = public["metrics"] if public else {}
         names.update(dict.fromkeys(metrics))

@@ -11,7 +11,7 @@ from mloop_common import outbox
 from mloop_common.db.catalog import DatasetVersion, FeatureSet, Scenario
 from mloop_common.db.paging import Position
 from mloop_common.db.training import Experiment, ModelConfig, ResourceProfile, RunLog, RunRequest
-from mloop_common.db.training_reads import RunView, get_run, latest_run, log_lines, page_runs
+from mloop_common.db.training_reads import RunView, get_run, latest_runs, log_lines, page_runs
 from mloop_common.keyring import Grant
 from mloop_common.messages.commands import Evaluation, Resources, RunSpec, TrainModel
 from mloop_common.ml.metrics import default_metric
@@ -204,12 +204,12 @@ async def get(gw: Gateway, grant: Grant, scenario_id: uuid.UUID, run_id: uuid.UU
 
 
 async def latest(
-    gw: Gateway, grant: Grant, scenario_id: uuid.UUID, experiment_id: uuid.UUID
-) -> RunView | None:
-    """The experiment's latest completed run, else its latest run."""
+    gw: Gateway, grant: Grant, scenario_id: uuid.UUID, experiment_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, RunView]:
+    """Each experiment's latest completed run, else its latest run."""
     async with gw.db.transaction() as session:
         await scenarios.load(session, grant, scenario_id)
-        return await latest_run(session, scenario_id, experiment_id)
+        return await latest_runs(session, scenario_id, experiment_ids)
 
 
 async def page(
