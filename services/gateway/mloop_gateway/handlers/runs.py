@@ -237,8 +237,10 @@ async def page(
 async def logs(
     gw: Gateway, grant: Grant, scenario_id: uuid.UUID, run_id: uuid.UUID, *, after: int, limit: int
 ) -> list[RunLog]:
-    await get(gw, grant, scenario_id, run_id)
     async with gw.db.transaction() as session:
+        await scenarios.load(session, grant, scenario_id)
+        if await get_run(session, scenario_id, run_id) is None:
+            raise not_found("run", run_id)
         return list(await log_lines(session, run_id, after=after, limit=limit))
 
 
