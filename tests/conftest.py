@@ -12,6 +12,7 @@ pytest_plugins = [
     "tests.fixtures.stack",
     "tests.fixtures.services",
     "tests.fixtures.training",
+    "tests.fixtures.serving",
 ]
 
 _layer_seconds: dict[str, float] = defaultdict(float)

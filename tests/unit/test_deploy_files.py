@@ -244,11 +244,12 @@ def test_environment_builds_valid_production_settings(
 
 
 @pytest.mark.parametrize("name", PROJECT_SERVICES)
-def test_admin_key_is_required_not_defaulted(name: str) -> None:
-    value = _environment(COMPOSE_SERVICES[name]).get("MLOOP_ADMIN_KEY", "")
+@pytest.mark.parametrize("secret", ["MLOOP_ADMIN_KEY", "MLOOP_PREDICTION_SECRET"])
+def test_secrets_are_required_not_defaulted(name: str, secret: str) -> None:
+    value = _environment(COMPOSE_SERVICES[name]).get(secret, "")
     match = INTERPOLATION.fullmatch(value)
-    assert match is not None and match.group(1) == "MLOOP_ADMIN_KEY", value
-    assert match.group(2) == ":?", "MLOOP_ADMIN_KEY must fail when unset, not fall back"
+    assert match is not None and match.group(1) == secret, value
+    assert match.group(2) == ":?", f"{secret} must fail when unset, not fall back"
 
 
 @pytest.mark.parametrize("name", PROJECT_SERVICES)

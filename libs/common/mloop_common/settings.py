@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICES = ("gateway", "trainer", "predictor", "monitor", "scheduler")
+DEVELOPMENT_PREDICTION_SECRET = "development-only-prediction-secret"
 
 
 class Settings(BaseSettings):
@@ -111,6 +112,36 @@ class Settings(BaseSettings):
         None, ge=0, description="GPUs a trainer offers; unset: counted with nvidia-smi."
     )
 
+    prediction_secret: str = Field(
+        DEVELOPMENT_PREDICTION_SECRET,
+        min_length=16,
+        description="Key that signs prediction ids (shared by gateway, predictor and monitor).",
+    )
+    predict_max_records: int = Field(
+        1000, ge=1, description="Most records one online predict request may carry."
+    )
+    predictor_timeout: float = Field(
+        10.0, gt=0, description="Seconds the gateway waits for the predictor to answer."
+    )
+    prediction_batch_size: int = Field(
+        1000, ge=1, description="Predictions per PredictionMade message at most."
+    )
+    prediction_flush_interval: float = Field(
+        0.25, gt=0, description="Seconds a logged prediction waits at most before it is sent."
+    )
+    prediction_buffer_max: int = Field(
+        100_000,
+        ge=1,
+        description="Predictions held for sending at most; past it the oldest are dropped "
+        "(counted), so a slow broker never slows answers.",
+    )
+    batch_chunk_rows: int = Field(
+        100_000, ge=1, description="Rows a batch prediction reads, scores and writes at a time."
+    )
+    batch_poll_interval: float = Field(
+        2.0, gt=0, description="Seconds between looks for queued batch jobs when none woke it."
+    )
+
     request_max_bytes: int = Field(
         1024**2, gt=0, description="Largest request body other than an upload, in bytes."
     )
@@ -136,6 +167,13 @@ class Settings(BaseSettings):
     def _no_generated_secrets_in_production(self) -> Settings:
         if self.environment == "production" and not self.admin_key:
             raise ValueError("MLOOP_ADMIN_KEY must be set when MLOOP_ENVIRONMENT=production")
+        if (
+            self.environment == "production"
+            and self.prediction_secret == DEVELOPMENT_PREDICTION_SECRET
+        ):
+            raise ValueError(
+                "MLOOP_PREDICTION_SECRET must be set when MLOOP_ENVIRONMENT=production"
+            )
         if self.admin_key is not None and len(self.admin_key) < 16:
             raise ValueError("MLOOP_ADMIN_KEY must be at least 16 characters")
         return self

@@ -12,7 +12,9 @@ RUN_WORKFLOW = "mloop.cmd.run-workflow"
 PROMOTE_MODEL = "mloop.cmd.promote-model"
 ROLLBACK_MODEL = "mloop.cmd.rollback-model"
 START_AB_TEST = "mloop.cmd.start-ab-test"
+END_AB_TEST = "mloop.cmd.end-ab-test"
 DELETE_MODELS = "mloop.cmd.delete-models"
+DELETE_PREDICTIONS = "mloop.cmd.delete-predictions"
 
 # Events
 DATASET_UPLOADED = "mloop.evt.dataset-uploaded"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -94,13 +95,19 @@ class PrepareDataset(Message):
 
 
 class PredictBatch(Message):
-    """Score a stored dataset version with a model (gateway → predictor)."""
+    """Score a stored dataset version or an uploaded file with a model (gateway → predictor)."""
 
     topic: ClassVar[str] = topics.PREDICT_BATCH
     type: Literal["PredictBatch"] = "PredictBatch"
-    job_id: uuid.UUID = Field(description="The batch job; created before the command.")
-    dataset_id: uuid.UUID = Field(description="Dataset version to score.")
+    job_id: uuid.UUID = Field(description="The batch job; its request row is written first.")
+    dataset_id: uuid.UUID | None = Field(None, description="Dataset version to score.")
+    input_key: str | None = Field(
+        None, description="Artifact-store key of an uploaded CSV to score instead of a dataset."
+    )
+    encoding: str = Field("utf-8", description="Text encoding of the input.")
+    delimiter: str = Field(",", max_length=1, description="Field delimiter of the input.")
     model_id: uuid.UUID | None = Field(None, description="Model to use; default the champion.")
+    requested_by: uuid.UUID | None = Field(None, description="API key id of the requester.")
 
 
 class RunWorkflow(Message):
@@ -119,7 +126,7 @@ class PromoteModel(Message):
     type: Literal["PromoteModel"] = "PromoteModel"
     model_id: uuid.UUID = Field(description="Model version to promote.")
     reason: str = Field("manual", description="manual or policy.")
-    requested_by: str | None = Field(None, description="API key id of the requester.")
+    requested_by: uuid.UUID | None = Field(None, description="API key id of the requester.")
 
 
 class RollbackModel(Message):
@@ -128,17 +135,43 @@ class RollbackModel(Message):
     topic: ClassVar[str] = topics.ROLLBACK_MODEL
     type: Literal["RollbackModel"] = "RollbackModel"
     reason: str = Field("manual", description="manual or policy.")
-    requested_by: str | None = Field(None, description="API key id of the requester.")
+    requested_by: uuid.UUID | None = Field(None, description="API key id of the requester.")
 
 
 class StartABTest(Message):
-    """Split a scenario's traffic between champion and a challenger (gateway → scheduler)."""
+    """Split a scenario's traffic between champion and a challenger, or shadow the champion
+    with it (gateway → scheduler)."""
 
     topic: ClassVar[str] = topics.START_AB_TEST
     type: Literal["StartABTest"] = "StartABTest"
+    test_id: uuid.UUID = Field(description="The A/B test; the gateway chooses it.")
+    mode: Literal["ab_test", "shadow"] = Field(
+        "ab_test",
+        description="ab_test: the challenger answers its share; shadow: it scores every request "
+        "but only the champion answers.",
+    )
+    champion_model_id: uuid.UUID | None = Field(
+        None, description="Arm A; default the current champion."
+    )
     challenger_model_id: uuid.UUID = Field(description="Model to test against the champion.")
-    challenger_share: float = Field(0.1, gt=0, lt=1, description="Share of traffic it gets.")
-    requested_by: str | None = Field(None, description="API key id of the requester.")
+    challenger_share: float = Field(0.1, ge=0, le=1, description="Share of traffic it answers.")
+    sticky_column: str | None = Field(
+        None, description="Record field whose value always picks the same arm (by hash)."
+    )
+    primary_metric: str | None = Field(None, description="Metric the arms are compared on.")
+    min_samples: int = Field(100, ge=1, description="Labelled predictions each arm needs.")
+    requested_by: uuid.UUID | None = Field(None, description="API key id of the requester.")
+
+
+class EndABTest(Message):
+    """Stop a running A/B test, optionally promoting its challenger (gateway → scheduler)."""
+
+    topic: ClassVar[str] = topics.END_AB_TEST
+    type: Literal["EndABTest"] = "EndABTest"
+    test_id: uuid.UUID = Field(description="The A/B test.")
+    promote_challenger: bool = Field(False, description="Make the challenger the champion.")
+    reason: str = Field("manual", description="manual or policy.")
+    requested_by: uuid.UUID | None = Field(None, description="API key id of the requester.")
 
 
 class DeleteModels(Message):
@@ -147,4 +180,13 @@ class DeleteModels(Message):
     topic: ClassVar[str] = topics.DELETE_MODELS
     type: Literal["DeleteModels"] = "DeleteModels"
     model_ids: list[uuid.UUID] = Field(max_length=10_000, description="Models to delete.")
+    requested_by: uuid.UUID | None = Field(None, description="API key id of the requester.")
+
+
+class DeletePredictions(Message):
+    """Delete a scenario's logged predictions older than a moment (gateway → monitor)."""
+
+    topic: ClassVar[str] = topics.DELETE_PREDICTIONS
+    type: Literal["DeletePredictions"] = "DeletePredictions"
+    older_than: datetime = Field(description="Predictions made before this are deleted.")
     requested_by: uuid.UUID | None = Field(None, description="API key id of the requester.")

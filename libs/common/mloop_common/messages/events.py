@@ -119,7 +119,9 @@ class ModelsDeleted(Message):
 class PredictionRecord(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    prediction_id: str = Field(description="Signed id returned to the caller.")
+    prediction_id: str = Field(
+        description="Signed id returned to the caller (a shadow prediction shares the champion's)."
+    )
     model_id: uuid.UUID = Field(description="Model that answered.")
     arm: str = Field("champion", description="champion, challenger or shadow.")
     inputs: dict[str, Any] = Field(description="The record as received.")
@@ -142,6 +144,7 @@ class BatchPredictionCompleted(Message):
     topic: ClassVar[str] = topics.BATCH_PREDICTION_COMPLETED
     type: Literal["BatchPredictionCompleted"] = "BatchPredictionCompleted"
     job_id: uuid.UUID = Field(description="The batch job.")
+    model_id: uuid.UUID = Field(description="Model that scored it.")
     output_key: str = Field(description="Artifact-store key of the output CSV.")
     rows: int = Field(ge=0, description="Rows scored.")
 
@@ -167,6 +170,31 @@ class PerformanceDegraded(Message):
     threshold: float = Field(description="Threshold it crossed.")
 
 
+class DeploymentState(BaseModel):
+    """Who answers a scenario's requests, as of one deployment version.
+
+    Every deployment event carries the whole state it leads to, so a replica applies an event by
+    replacing its copy when the version is newer, whatever it missed before."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: int = Field(ge=1, description="Grows with every deployment change of the scenario.")
+    champion_model_id: uuid.UUID | None = Field(description="Model answering requests.")
+    challenger_model_id: uuid.UUID | None = Field(
+        None, description="Model under test beside the champion."
+    )
+    mode: Literal["single", "ab_test", "shadow"] = Field(
+        "single",
+        description="single: the champion answers; ab_test: the challenger answers its share; "
+        "shadow: the challenger scores every request, the champion answers.",
+    )
+    ab_test_id: uuid.UUID | None = Field(None, description="The running A/B or shadow test.")
+    challenger_share: float = Field(0, ge=0, le=1, description="Share the challenger answers.")
+    sticky_column: str | None = Field(
+        None, description="Record field whose value always picks the same arm (by hash)."
+    )
+
+
 class ModelPromoted(Message):
     """The scenario's champion changed."""
 
@@ -174,8 +202,8 @@ class ModelPromoted(Message):
     type: Literal["ModelPromoted"] = "ModelPromoted"
     model_id: uuid.UUID = Field(description="The new champion.")
     previous_model_id: uuid.UUID | None = Field(None, description="The champion it replaced.")
-    deployment_version: int = Field(ge=1, description="Grows with every deployment change.")
-    reason: str = Field("manual", description="manual, policy or rollback.")
+    reason: str = Field("manual", description="manual or policy.")
+    state: DeploymentState = Field(description="The deployment this leads to.")
 
 
 class ModelRolledBack(Message):
@@ -185,20 +213,19 @@ class ModelRolledBack(Message):
     type: Literal["ModelRolledBack"] = "ModelRolledBack"
     model_id: uuid.UUID = Field(description="The restored champion.")
     previous_model_id: uuid.UUID = Field(description="The champion it replaced.")
-    deployment_version: int = Field(ge=1, description="Grows with every deployment change.")
     reason: str = Field("manual", description="manual or policy.")
+    state: DeploymentState = Field(description="The deployment this leads to.")
 
 
 class ABTestStarted(Message):
-    """Traffic is now split between champion and challenger."""
+    """Traffic is now split between champion and challenger, or the challenger shadows."""
 
     topic: ClassVar[str] = topics.AB_TEST_STARTED
     type: Literal["ABTestStarted"] = "ABTestStarted"
     test_id: uuid.UUID = Field(description="The A/B test.")
     champion_model_id: uuid.UUID = Field(description="Arm A.")
     challenger_model_id: uuid.UUID = Field(description="Arm B.")
-    challenger_share: float = Field(gt=0, lt=1, description="Share of traffic for arm B.")
-    deployment_version: int = Field(ge=1, description="Grows with every deployment change.")
+    state: DeploymentState = Field(description="The deployment this leads to.")
 
 
 class ABTestEnded(Message):
@@ -208,7 +235,8 @@ class ABTestEnded(Message):
     type: Literal["ABTestEnded"] = "ABTestEnded"
     test_id: uuid.UUID = Field(description="The A/B test.")
     winner_model_id: uuid.UUID | None = Field(None, description="Winner, if decided.")
-    deployment_version: int = Field(ge=1, description="Grows with every deployment change.")
+    reason: str = Field("manual", description="manual or policy.")
+    state: DeploymentState = Field(description="The deployment this leads to.")
 
 
 class WorkflowStepFinished(Message):

@@ -3,7 +3,7 @@
 import asyncio
 
 from alembic import context
-from mloop_common.db import training  # noqa: F401  (registers its tables)
+from mloop_common.db import serving, training  # noqa: F401  (registers their tables)
 from mloop_common.db.catalog import Base
 from mloop_common.settings import Settings
 from sqlalchemy.ext.asyncio import create_async_engine
