@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from pathlib import Path
 
 import pytest
-from mloop_common import topics
+from mloop_common import asyncapi, topics
 from mloop_common.heartbeat import HeartbeatBoard
 from mloop_common.messages import CATALOGUE
 from mloop_common.messages.commands import TrainModel
@@ -114,3 +115,15 @@ def test_heartbeat_board_marks_silent_services_down(monkeypatch: pytest.MonkeyPa
     assert board.status()["trainer"] == "ok"
     now[0] += 10.5
     assert board.status()["trainer"] == "down"
+
+
+def test_asyncapi_document_lists_every_message_with_its_described_payload() -> None:
+    document = json.loads(asyncapi.as_json())
+    channels = {channel["address"] for channel in document["channels"].values()}
+    assert channels == {cls.topic for cls in CATALOGUE.values()} | {topics.DEAD_LETTER}
+    schemas = document["components"]["schemas"]
+    for name, cls in CATALOGUE.items():
+        properties = schemas[name]["properties"]
+        assert set(cls.model_fields) <= set(properties), name
+        undescribed = {field for field, spec in properties.items() if "description" not in spec}
+        assert undescribed <= {"type"}, f"{name}: {undescribed}"  # `type` is its constant name

@@ -13,6 +13,7 @@ from mloop_gateway.adapters.profiling import Profiler
 from mloop_gateway.context import SERVICE, Gateway
 from mloop_gateway.entrypoints import (
     audit,
+    catalogue,
     configs,
     data,
     experiments,
@@ -26,7 +27,18 @@ from mloop_gateway.entrypoints import (
 from mloop_gateway.entrypoints.idempotency import IdempotencyMiddleware, purge_expired
 from mloop_gateway.handlers.keys import ensure_admin_key
 
-ROUTERS = (health, keys, audit, scenarios, data, feature_sets, configs, experiments, models)
+ROUTERS = (
+    health,
+    catalogue,
+    keys,
+    audit,
+    scenarios,
+    data,
+    feature_sets,
+    configs,
+    experiments,
+    models,
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
