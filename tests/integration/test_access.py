@@ -19,7 +19,7 @@ from mloop_gateway.main import create_app
 from tests.fixtures.messaging import wait_until
 from tests.fixtures.services import RunningGateway
 
-PUBLIC = {"/api/health", "/health", "/metrics"}
+PUBLIC = {"/api/health", "/health", "/metrics", "/api/asyncapi.json", "/api/asyncapi.yaml"}
 ROLES = ("admin", "editor", "viewer", "predictor")
 
 
