@@ -11,7 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mloop_common import leases, outbox
+from mloop_common.db import serving_reads
 from mloop_common.db.engine import Database
+from mloop_common.db.serving import Deployment
 from mloop_common.db.training import COMPLETED, ModelVersion, Run, RunLog
 from mloop_common.delivery import first_delivery
 from mloop_common.leases import FAILED, QUEUED, RUNNING, LeaseLost
@@ -251,16 +253,26 @@ async def reconcile(db: Database, *, max_attempts: int) -> tuple[int, int]:
 async def delete_models(
     db: Database, command: DeleteModels, *, consumer: str
 ) -> list[tuple[uuid.UUID, str]]:
-    """Delete the model rows; returns (id, artifact key) of those deleted now, for the caller
-    to delete their files once the rows are gone."""
+    """Delete the model rows, never a deployed one; returns (id, artifact key) of those deleted
+    now, for the caller to delete their files once the rows are gone."""
+    assert command.scenario_id is not None
     async with db.transaction() as session:
         if not await first_delivery(session, consumer=consumer, event_id=command.event_id):
             return []
+        # A share lock on the deployment makes a promotion being written wait for this delete
+        # (its check then finds the model gone) or finish first (its model is then protected).
+        await session.execute(
+            select(Deployment.scenario_id)
+            .where(Deployment.scenario_id == command.scenario_id)
+            .with_for_update(read=True)
+        )
+        deployed = await serving_reads.protected_models(session, command.scenario_id)
         rows = (
             await session.execute(
                 delete(ModelVersion)
                 .where(
                     ModelVersion.id.in_(command.model_ids),
+                    ModelVersion.id.not_in(deployed),
                     ModelVersion.scenario_id == command.scenario_id,
                 )
                 .returning(ModelVersion.id, ModelVersion.artifact_key)
