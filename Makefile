@@ -7,7 +7,7 @@ export UV_PYTHON_DOWNLOADS := never
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 RUN := $(UV) run --locked --no-sync
 
-.PHONY: install run test test-unit lint format bench
+.PHONY: install run test test-unit lint format bench bench-tools
 
 $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv $(CURDIR)/.tools
@@ -33,5 +33,11 @@ format: install
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
 
-bench: install
+bench: install bench-tools
 	$(RUN) python -m bench $(BENCH_ARGS)
+
+# What the serving benchmark needs besides the workspace: wrk (Debian's package), and MLflow in
+# a virtual environment of its own (bench/.peers-venv), never in the locked workspace.
+bench-tools: install
+	@command -v wrk >/dev/null || apt-get install -y -q wrk || { apt-get update -q && apt-get install -y -q wrk; }
+	$(RUN) python -m bench.peers

@@ -15,11 +15,13 @@ from collections.abc import Callable
 import typer
 from rich.console import Console
 
-from bench import BenchmarkFailed, training, upload
+from bench import BenchmarkFailed, batch, serving, training, upload
 
 BENCHMARKS: dict[str, Callable[..., None]] = {
     "upload": upload.run,
     "training": training.run,
+    "serving": serving.run,
+    "batch": batch.run,
 }
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)

@@ -22,7 +22,10 @@ from mloop_client._paths import page as _page
 from mloop_client._paths import scenario_path as _at
 from mloop_client._paths import segment as _segment
 from mloop_client._progress import ProgressCallback, ProgressFile
+from mloop_client.batches import BatchMethods
+from mloop_client.deployments import DeploymentMethods
 from mloop_client.errors import GatewayUnreachable, MLoopError
+from mloop_client.predictions import PredictionMethods
 from mloop_client.training import TrainingMethods
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -38,7 +41,7 @@ JSON = Any
 ListMethod = Callable[..., dict[str, Any]]
 
 
-class MLoopClient(TrainingMethods):
+class MLoopClient(TrainingMethods, DeploymentMethods, BatchMethods, PredictionMethods):
     """Client for one gateway. Use as a context manager, or call `close()` when done."""
 
     def __init__(

@@ -9,6 +9,7 @@ from mloop_common.runtime import ServiceRuntime
 from mloop_common.settings import Settings
 from mloop_common.storage import create_artifact_store
 
+from mloop_gateway.adapters.predictor import PredictorClient
 from mloop_gateway.adapters.profiling import Profiler
 from mloop_gateway.context import SERVICE, Gateway
 from mloop_gateway.entrypoints import (
@@ -16,12 +17,15 @@ from mloop_gateway.entrypoints import (
     catalogue,
     configs,
     data,
+    deployments,
     experiments,
     feature_sets,
     health,
     keys,
     messages,
     models,
+    predict,
+    predictions,
     scenarios,
 )
 from mloop_gateway.entrypoints.idempotency import IdempotencyMiddleware, purge_expired
@@ -38,6 +42,9 @@ ROUTERS = (
     configs,
     experiments,
     models,
+    deployments,
+    predictions,
+    predict,
 )
 
 
@@ -60,6 +67,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lambda: gw.keyring.keep_fresh(runtime.db, interval=settings.key_refresh_interval)
     )
     runtime.add_loop(lambda: purge_expired(runtime.db, ttl=settings.idempotency_ttl))
+    predictor_client = PredictorClient(settings)
+    runtime.add_startup(predictor_client.start)
+    runtime.add_shutdown(predictor_client.close)
 
     app = runtime.create_app(title="MLoop", version="0.1.0")
     app.state.gateway = gw
@@ -68,4 +78,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for module in ROUTERS:
         app.include_router(module.router)
+    app.state.predictor_client = predictor_client
+    app.add_middleware(
+        predict.PredictForward,
+        client=predictor_client,
+        keyring=gw.keyring,
+        max_bytes=settings.request_max_bytes,
+        latency=runtime.telemetry.request_latency,
+    )
     return app

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from mloop_common.prediction_ids import PredictionIds
 from mloop_common.runtime import ServiceRuntime
 from mloop_common.settings import Settings
 
-SERVICE = "monitor"
+from mloop_monitor.context import SERVICE, Monitor
+from mloop_monitor.entrypoints import messages
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    runtime = ServiceRuntime(settings or Settings(), service=SERVICE)
+    settings = settings or Settings()
+    runtime = ServiceRuntime(settings, service=SERVICE)
+    monitor = Monitor(runtime=runtime, ids=PredictionIds(settings.prediction_secret))
+    runtime.broker.include_router(messages.build_router(monitor))
     app = runtime.create_app(title="MLoop monitor")
+    app.state.monitor = monitor
     return app

@@ -12,7 +12,18 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from mloop_client.cli import data, experiments, keys, models, runs, scenarios
+from mloop_client.cli import (
+    batch,
+    data,
+    deployments,
+    experiments,
+    keys,
+    models,
+    predict,
+    predictions,
+    runs,
+    scenarios,
+)
 from mloop_client.cli.session import ClientFactory, Session, default_client
 from mloop_client.client import DEFAULT_URL
 from mloop_client.errors import MLoopError
@@ -65,6 +76,11 @@ def build_app(make_client: ClientFactory = default_client) -> typer.Typer:
     app.add_typer(experiments.app, name="experiment")
     app.add_typer(runs.app, name="run")
     app.add_typer(models.app, name="models")
+    app.command("deployments")(deployments.show)
+    app.add_typer(deployments.ab_tests, name="ab-test")
+    app.add_typer(batch.app, name="batch")
+    app.add_typer(predictions.app, name="predictions")
+    app.command("predict")(predict.predict)
     app.add_typer(keys.app, name="keys")
     return app
 

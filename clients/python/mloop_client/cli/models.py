@@ -8,10 +8,12 @@ import typer
 from rich.console import Group
 from rich.table import Table
 
-from mloop_client.cli import render, runs
+from mloop_client.cli import deployments, render, runs
 from mloop_client.cli.session import session
 
-app = typer.Typer(help="List trained models and find the best one.", no_args_is_help=True)
+app = typer.Typer(
+    help="List trained models, find the best one, promote and roll back.", no_args_is_help=True
+)
 
 ScenarioId = Annotated[str, typer.Argument(help="The scenario's id.")]
 
@@ -90,3 +92,31 @@ def model_view(title: str, model: dict[str, Any]) -> Group:
         rows = ([name, runs.number(value)] for name, value in top[:TOP_FEATURES])
         parts.append(render.listing("Top features", ["Feature", "Importance"], rows))
     return Group(*parts)
+
+
+@app.command("promote")
+def promote(
+    ctx: typer.Context,
+    scenario_id: ScenarioId,
+    model_id: Annotated[str, typer.Argument(help="The model to make the champion.")],
+    reason: Annotated[str | None, typer.Option(help="manual (default) or policy.")] = None,
+    wait: deployments.Wait = False,
+    timeout: deployments.Timeout = 60,
+) -> None:
+    """Make a model the scenario's champion (the one answering predictions)."""
+    s = session(ctx)
+    accepted = s.client.promote(scenario_id, model_id, reason=reason)
+    deployments.report_change(s, scenario_id, accepted, wait=wait, timeout=timeout)
+
+
+@app.command("rollback")
+def rollback(
+    ctx: typer.Context,
+    scenario_id: ScenarioId,
+    wait: deployments.Wait = False,
+    timeout: deployments.Timeout = 60,
+) -> None:
+    """Restore the previous champion (each rollback goes one further back)."""
+    s = session(ctx)
+    accepted = s.client.rollback(scenario_id)
+    deployments.report_change(s, scenario_id, accepted, wait=wait, timeout=timeout)

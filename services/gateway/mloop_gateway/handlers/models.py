@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from mloop_common import outbox
 from mloop_common.db.catalog import Scenario
 from mloop_common.db.paging import Position, newest_first
+from mloop_common.db.serving_reads import protected_models
 from mloop_common.db.training import ModelVersion
 from mloop_common.db.training_reads import best_model, models_by_rank
 from mloop_common.keyring import Grant
@@ -83,15 +84,17 @@ async def cleanup(
     gw: Gateway, grant: Grant, scenario_id: uuid.UUID, *, keep: int
 ) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
     """Keep the `keep` best models by the primary metric; the trainer deletes the rest with
-    their artifacts. Deployed models are kept too once deployments exist (the serving issue)."""
+    their artifacts. Deployed models are always kept too: the champion, the challenger (and
+    both arms of a running test) and the model a rollback would restore."""
     async with gw.db.transaction() as session:
         scenario = await scenarios.load(session, grant, scenario_id, for_update=True)
         metric = primary_metric(scenario)
         ranked = await models_by_rank(
             session, scenario_id, metric=metric, higher_is_better=higher_is_better(metric)
         )
-        kept = list(ranked[:keep])
-        deleted = list(ranked[keep:])
+        deployed = await protected_models(session, scenario_id)
+        kept = list(ranked[:keep]) + [id_ for id_ in ranked[keep:] if id_ in deployed]
+        deleted = [id_ for id_ in ranked[keep:] if id_ not in deployed]
         if deleted:
             outbox.stage(
                 session,

@@ -1,0 +1,1 @@
+"""Pure parts of the predictor: which arm answers a record."""

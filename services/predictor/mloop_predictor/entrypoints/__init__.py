@@ -1,0 +1,1 @@
+"""What drives the predictor: its HTTP routes and its broadcast subscribers."""
