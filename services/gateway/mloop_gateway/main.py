@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
 from mloop_common.heartbeat import HeartbeatBoard
 from mloop_common.keyring import KeyRing
 from mloop_common.runtime import ServiceRuntime
@@ -48,7 +47,8 @@ ROUTERS = (
 )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> predict.PredictForward:
+    """The FastAPI app behind the prediction forwarder (which passes every attribute through)."""
     settings = settings or Settings()
     runtime = ServiceRuntime(settings, service=SERVICE)
     gw = Gateway(
@@ -79,11 +79,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in ROUTERS:
         app.include_router(module.router)
     app.state.predictor_client = predictor_client
-    app.add_middleware(
-        predict.PredictForward,
+    return predict.PredictForward(  # in front of everything: see entrypoints.predict
+        app,
         client=predictor_client,
         keyring=gw.keyring,
         max_bytes=settings.request_max_bytes,
         latency=runtime.telemetry.request_latency,
     )
-    return app

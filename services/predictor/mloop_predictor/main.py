@@ -8,7 +8,6 @@ loaded), then the loops run: key refresh, prediction-log flusher, batch workers.
 
 from __future__ import annotations
 
-from fastapi import FastAPI
 from mloop_common.keyring import KeyRing
 from mloop_common.prediction_ids import PredictionIds
 from mloop_common.runtime import ServiceRuntime
@@ -24,7 +23,8 @@ from mloop_predictor.entrypoints import http, messages
 from mloop_predictor.scoring import load_scorer
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> http.PredictLane:
+    """The FastAPI app behind the predict lane (which passes every attribute through)."""
     settings = settings or Settings()
     runtime = ServiceRuntime(settings, service=SERVICE)
     store = create_artifact_store(settings)
@@ -62,5 +62,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = runtime.create_app(title="MLoop predictor")
     app.state.predictor = ctx
     app.include_router(http.router)
-    app.add_middleware(http.PredictLane, predictor=ctx)  # outermost: see entrypoints.http
-    return app
+    return http.PredictLane(app, predictor=ctx)  # in front of everything: see entrypoints.http

@@ -139,6 +139,8 @@ class BatchJob(LeasedWork, Base):
     delimiter: Mapped[str] = mapped_column(String(1), default=",")
     model_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     output_key: Mapped[str | None] = mapped_column(String(1024))
+    output_sha256: Mapped[str | None] = mapped_column(String(64))
+    output_size: Mapped[int | None] = mapped_column(BigInteger)
     rows_done: Mapped[int] = mapped_column(BigInteger, default=0)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     error: Mapped[str | None] = mapped_column(Text)

@@ -7,9 +7,11 @@ the predictor over a pooled keep-alive connection with the caller's Authorizatio
 the predictor's status, content type and body come back unchanged. Unreachable predictor: 503;
 no answer within `predictor_timeout`: 504 (problem+json).
 
-`PredictForward` (pure ASGI, outermost) serves the path so a prediction skips FastAPI's routing
-and dependencies, the idempotency and body-limit middlewares (it caps the body itself, 413) and
-the per-request span; it still records the latency histogram. The FastAPI route below documents
+`PredictForward` wraps the whole FastAPI app (`create_app` returns it; every attribute passes
+through to the app) and serves the path itself, so a prediction skips FastAPI's routing and
+dependencies, the idempotency and body-limit middlewares (it caps the body itself, 413) and the
+per-request span the instrumentation puts around the whole middleware stack; it still records
+the latency histogram. The FastAPI route below documents
 the endpoint in the OpenAPI schema and serves it the same way if the middleware is not installed.
 """
 
@@ -99,6 +101,9 @@ class PredictForward:
         self.app, self.client, self.keyring, self.max_bytes = app, client, keyring, max_bytes
         self.latency = latency
         self._children: dict[int, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.app, name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")

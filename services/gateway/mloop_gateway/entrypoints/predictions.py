@@ -171,6 +171,7 @@ async def download_output(
         headers={
             "Content-Length": str(size),
             "Content-Disposition": f'attachment; filename="predictions-{view.id}.csv"',
+            **({"X-Content-SHA256": view.job.output_sha256} if view.job.output_sha256 else {}),
         },
     )
 

@@ -21,6 +21,7 @@ from mloop_common.delivery import first_delivery
 from mloop_common.leases import FAILED, QUEUED, RUNNING, SUCCEEDED, LeaseLost
 from mloop_common.messages.commands import PredictBatch
 from mloop_common.messages.events import BatchPredictionCompleted
+from mloop_common.storage import StoredObject
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
@@ -117,7 +118,7 @@ async def progress(db: Database, job_id: uuid.UUID, *, owner: str, rows: int, sh
 
 
 async def succeed(
-    db: Database, job: BatchJob, *, owner: str, model_id: uuid.UUID, key: str, rows: int
+    db: Database, job: BatchJob, *, owner: str, model_id: uuid.UUID, output: StoredObject, rows: int
 ) -> None:
     async with db.transaction() as session:
         await _held(
@@ -127,7 +128,9 @@ async def succeed(
             status=SUCCEEDED,
             progress=1.0,
             rows_done=rows,
-            output_key=key,
+            output_key=output.key,
+            output_sha256=output.sha256,
+            output_size=output.size,
             finished_at=_now(),
             lease_owner=None,
             lease_expires_at=None,
@@ -139,7 +142,7 @@ async def succeed(
                 scenario_id=job.scenario_id,
                 job_id=job.id,
                 model_id=model_id,
-                output_key=key,
+                output_key=output.key,
                 rows=rows,
             ),
         )

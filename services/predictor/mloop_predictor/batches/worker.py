@@ -14,7 +14,7 @@ from pathlib import Path
 from mloop_common import leases
 from mloop_common.db.serving import BatchJob
 from mloop_common.leases import LeaseLost
-from mloop_common.storage import ArtifactNotFound, ArtifactStore
+from mloop_common.storage import ArtifactNotFound, ArtifactStore, StoredObject
 
 from mloop_predictor.batches import jobs
 from mloop_predictor.batches.context import Batches
@@ -45,6 +45,8 @@ async def work(batches: Batches) -> None:
             await execute(batches, job, owner=owner)
         except LeaseLost:
             log.warning("batch %s: lease lost (taken over or deleted); outcome discarded", job.id)
+        except Stopped:
+            return  # the service is stopping; the job's lease expires and it is re-queued
 
 
 async def reconcile(batches: Batches) -> None:
@@ -74,10 +76,12 @@ async def execute(batches: Batches, job: BatchJob, *, owner: str) -> None:
         async with leases.held(
             batches.db, BatchJob, job.id, owner=owner, ttl=batches.settings.lease_ttl
         ) as beat:
-            rows, key = await _score(batches, job, owner=owner, model_id=model_id)
+            rows, output = await _score(batches, job, owner=owner, model_id=model_id)
             if beat.done():
                 raise LeaseLost(job.id)
-            await jobs.succeed(batches.db, job, owner=owner, model_id=model_id, key=key, rows=rows)
+            await jobs.succeed(
+                batches.db, job, owner=owner, model_id=model_id, output=output, rows=rows
+            )
         batches.runtime.relay.notify()
         log.info("batch %s: scored %d rows with model %s", job.id, rows, model_id)
     except (BadInput, ArtifactRejected) as err:
@@ -94,7 +98,7 @@ async def execute(batches: Batches, job: BatchJob, *, owner: str) -> None:
 
 async def _score(
     batches: Batches, job: BatchJob, *, owner: str, model_id: uuid.UUID
-) -> tuple[int, str]:
+) -> tuple[int, StoredObject]:
     scorer = await batches.scorers.get(batches.db, batches.store, model_id)
     key, encoding, delimiter = await _input(batches, job)
     store = batches.store
@@ -125,14 +129,13 @@ async def _score(
                 stop=batches.stop,
             ).run
         )
-        target = jobs.output_key(job)
-        await asyncio.to_thread(_upload, store, target, output)
-    return rows, target
+        stored = await asyncio.to_thread(_upload, store, jobs.output_key(job), output)
+    return rows, stored
 
 
-def _upload(store: ArtifactStore, key: str, path: Path) -> None:
+def _upload(store: ArtifactStore, key: str, path: Path) -> StoredObject:
     with path.open("rb") as source:
-        store.write(key, source)
+        return store.write(key, source)
 
 
 async def _input(batches: Batches, job: BatchJob) -> tuple[str, str, str]:

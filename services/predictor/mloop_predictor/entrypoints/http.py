@@ -1,10 +1,12 @@
 """The predictor's HTTP: the predict lane and the admin view of what it serves.
 
-`PredictLane` is a pure ASGI middleware placed outermost: it answers
+`PredictLane` wraps the whole FastAPI app (it is what `create_app` returns, and passes every
+attribute through to the app, so `app.state`, `app.routes`, `app.openapi()` work): it answers
 `POST /api/scenarios/{scenario_id}/predict` itself (the gateway's path, so apps can call either)
 and hands every other request to the FastAPI app. The predict request so skips FastAPI's routing,
 dependency injection and Pydantic, and the app's middleware (the OpenTelemetry span per request,
-the body-limit and latency middlewares): its latency is still observed in the same Prometheus
+which the instrumentation puts around the whole middleware stack, the body-limit and latency
+middlewares): its latency is still observed in the same Prometheus
 histogram (route label `/api/scenarios/{scenario_id}/predict`), its body is capped at
 `request_max_bytes` (413) here, and no span is made for it (a span per request cost a measurable
 share of the request's time; traces of the logged predictions start at the flusher).
@@ -52,6 +54,9 @@ class PredictLane:
         self.app = app
         self.ctx = predictor
         self.max_bytes = predictor.settings.request_max_bytes
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.app, name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")

@@ -72,6 +72,8 @@ def upgrade() -> None:
         sa.Column("delimiter", sa.String(length=1), nullable=False),
         sa.Column("model_id", sa.Uuid(), nullable=True),
         sa.Column("output_key", sa.String(length=1024), nullable=True),
+        sa.Column("output_sha256", sa.String(length=64), nullable=True),
+        sa.Column("output_size", sa.BigInteger(), nullable=True),
         sa.Column("rows_done", sa.BigInteger(), nullable=False),
         sa.Column("progress", sa.Float(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
