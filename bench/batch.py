@@ -84,9 +84,10 @@ def _upload(
     return version, uploaded, time.perf_counter() - started
 
 
-def _floor(champion: Champion, csv: Path, output: Path) -> dict[str, Any]:
+def _floor(champion: Champion, csv: Path, output: Path, *, booster: bool = False) -> dict[str, Any]:
     command = [sys.executable, "-m", "bench.bare_batch", str(champion.artifact), str(csv)]
-    done = subprocess.run([*command, str(output)], cwd=REPO_ROOT, capture_output=True, text=True)
+    command += [str(output), *(["--booster"] if booster else [])]
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
     if done.returncode != 0:
         raise BenchmarkFailed(
             f"the floor script failed ({done.returncode}):\n{done.stderr[-3000:]}"
@@ -186,7 +187,7 @@ def _verdict(passed: bool) -> str:
 _FLOOR_STEPS = (
     ("load_model", "load the model (joblib)"),
     ("read", "read (pyarrow)"),
-    ("to_pandas", "to pandas"),
+    ("convert", "to pandas"),
     ("predict", "predict_proba, labels"),
     ("write", "write (pyarrow)"),
 )
@@ -198,6 +199,7 @@ def _report(
     floor: dict[str, Any],
     through: dict[str, Any],
     comparison: dict[str, Any] | None,
+    reference: dict[str, Any] | None,
 ) -> dict[str, Any]:
     floor_rate = rows / floor["seconds"]["total"]
     platform_rate = rows / through["seconds"]
@@ -223,6 +225,13 @@ def _report(
         value = through[key]
         shown = "-" if value is None else f"{value:.2f}"
         table.add_row(f"  platform: job {key}, s after the request", "", shown)
+    if reference is not None:
+        reference_rate = rows / reference["seconds"]["total"]
+        table.add_row(
+            "reference: the floor with the raw booster, rows/s (one try)",
+            f"{reference_rate:,.0f}",
+            f"{platform_rate / reference_rate:.2f} of it",
+        )
     if comparison is not None:
         passed["same_output"] = bool(comparison["same"])
         table.add_row(
@@ -240,6 +249,7 @@ def _report(
         "floor": {**floor, "rows_per_second": round(floor_rate)},
         "platform": {**through, "rows_per_second": round(platform_rate)},
         "ratio": round(ratio, 3),
+        "booster_reference": reference,
         "comparison": comparison,
         "pass": passed,
     }
@@ -252,6 +262,10 @@ def run(
     repeat: Annotated[
         int, typer.Option(min=1, help="Tries of each, in turn; the fastest of each counts.")
     ] = 2,
+    booster_reference: Annotated[
+        bool,
+        typer.Option(help="Also time the floor scoring with the raw booster (a reference)."),
+    ] = True,
     verify: Annotated[
         bool, typer.Option(help="Download the platform's output and compare it with the floor's.")
     ] = True,
@@ -306,6 +320,14 @@ def run(
                     f"round {round_}: floor {floors[-1]['seconds']['total']:.2f} s, "
                     f"platform {throughs[-1]['seconds']:.2f} s"
                 )
+            reference = None
+            if booster_reference:
+                with CpuWatch() as watch:
+                    reference = _floor(
+                        champion, csv, stack.workdir / "booster-output.csv", booster=True
+                    )
+                reference["foreign_cpu_seconds"] = round(watch.foreign, 2)
+                (stack.workdir / "booster-output.csv").unlink(missing_ok=True)
             comparison = None
             if verify:
                 platform_output = stack.workdir / "platform-output.csv"
@@ -316,7 +338,7 @@ def run(
 
         floor = min(floors, key=lambda found: found["seconds"]["total"])
         through = min(throughs, key=lambda found: found["seconds"])
-        results = _report(console, rows, floor, through, comparison)
+        results = _report(console, rows, floor, through, comparison, reference)
         results |= {
             "rows": rows,
             "csv_mb": round(size_mb, 1),

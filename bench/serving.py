@@ -24,6 +24,7 @@ import contextlib
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -98,7 +99,7 @@ def _start_bare(stack: BenchStack) -> Server:
 
 
 @contextlib.contextmanager
-def _peers_path(stack: BenchStack):  # type: ignore[no-untyped-def]
+def _peers_path(stack: BenchStack) -> Iterator[None]:
     """`mlflow models serve` starts `uvicorn` from PATH: the peers' one, while it starts."""
     saved = {name: stack.env.get(name) for name in ("PATH", "VIRTUAL_ENV")}
     stack.env["PATH"] = f"{peers.python().parent}:{saved['PATH'] or ''}"
@@ -188,10 +189,11 @@ def _answers(
 
 
 def _labels(body: dict[str, Any]) -> list[Any]:
-    if "records" in body or "predictions" not in body:
+    """The labels of an answer: ours (`{"predictions": [{"prediction": ...}]}`) or MLflow's
+    (`{"predictions": [...]}`)."""
+    if not isinstance(body.get("predictions"), list):
         raise BenchmarkFailed(f"unexpected answer: {str(body)[:500]}")
-    found = body["predictions"]
-    return [item["prediction"] if isinstance(item, dict) else item for item in found]
+    return [item["prediction"] if isinstance(item, dict) else item for item in body["predictions"]]
 
 
 # --- measuring -------------------------------------------------------------------------------

@@ -58,8 +58,16 @@ def test_predict_posts_records_and_k() -> None:
 
 def test_predict_refusals_carry_each_record_and_field() -> None:
     fake = FakeGateway()
-    errors = [{"loc": ["body", "records", 1, "a"], "msg": "missing column", "record": 1,
-               "field": "a", "message": "missing column", "type": "value_error"}]
+    errors = [
+        {
+            "loc": ["body", "records", 1, "a"],
+            "msg": "missing column",
+            "record": 1,
+            "field": "a",
+            "message": "missing column",
+            "type": "value_error",
+        }
+    ]
     fake.on("POST", PATH, problem(422, "Invalid request", "1 of 2 records", errors=errors))
     with fake.client() as client, pytest.raises(MLoopError) as caught:
         client.predict(SCENARIO_ID, [{"a": 1}, {}])

@@ -75,9 +75,7 @@ def fitted(
     buffer = io.BytesIO()
     joblib.dump(outcome.model, buffer)
     model = joblib.load(io.BytesIO(buffer.getvalue()))
-    scorer = Scorer(
-        model_id=uuid.uuid4(), task_type=task, signature=outcome.signature, model=model
-    )
+    scorer = Scorer(model_id=uuid.uuid4(), task_type=task, signature=outcome.signature, model=model)
     scorer.try_fast_path(outcome.sample)
     return scorer, outcome, frame[features]
 
@@ -102,8 +100,9 @@ def records_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-@pytest.mark.parametrize(("task", "classes"), [("classification", 2), ("classification", 4),
-                                               ("regression", 0)])
+@pytest.mark.parametrize(
+    ("task", "classes"), [("classification", 2), ("classification", 4), ("regression", 0)]
+)
 def test_lightgbm_fast_path_reproduces_the_pipeline(task: str, classes: int) -> None:
     scorer, outcome, X = fitted(task, mixed(classes=classes), "y", "lightgbm")
     assert scorer.fast is not None, scorer.fast_path
@@ -131,7 +130,7 @@ def test_lightgbm_fast_path_reproduces_the_pipeline(task: str, classes: int) -> 
 
 
 def test_a_fast_path_that_differs_from_the_pipeline_is_not_used() -> None:
-    scorer, outcome, X = fitted("classification", mixed(), "y", "lightgbm")
+    _scorer, outcome, _X = fitted("classification", mixed(), "y", "lightgbm")
     broken = Scorer(
         model_id=uuid.uuid4(),
         task_type="classification",
@@ -155,7 +154,9 @@ def test_a_fast_path_that_differs_from_the_pipeline_is_not_used() -> None:
 def test_without_a_sample_the_pipeline_serves() -> None:
     scorer, outcome, X = fitted("regression", mixed(classes=0), "y", "lightgbm")
     bare = Scorer(
-        model_id=uuid.uuid4(), task_type="regression", signature=outcome.signature,
+        model_id=uuid.uuid4(),
+        task_type="regression",
+        signature=outcome.signature,
         model=outcome.model,
     )
     bare.try_fast_path(None)
@@ -224,7 +225,7 @@ def sales() -> pd.DataFrame:
 
 
 def test_forecasts_from_the_stored_history_or_the_record_own() -> None:
-    scorer, outcome, X = fitted(
+    scorer, _outcome, _X = fitted(
         "forecasting", sales(), "units", "lightgbm", {"horizon": 4, "minChildSamples": 5}
     )
     out = scorer.predict([{"store": "north"}, {"store": "south", "day": "2024-03-01"}])
@@ -258,7 +259,7 @@ def test_recommendations_take_k() -> None:
         for item in RNG.choice(np.arange(group * 8, group * 8 + 8), 5, replace=False):
             rows.append((f"u{user}", f"item{item}", int(RNG.integers(3, 6))))
     df = pd.DataFrame(rows, columns=["user", "item", "stars"])
-    scorer, outcome, X = fitted(
+    scorer, _outcome, _X = fitted(
         "recommendation", df, "stars", "matrix_factorization", {"factors": 4, "k": 5}
     )
     assert scorer.validate([{"user": "u1"}, {"user": "stranger"}]) == []
@@ -276,7 +277,7 @@ def test_recommendations_take_k() -> None:
 
 
 def test_signature_refusals_name_record_and_field() -> None:
-    scorer, outcome, X = fitted("classification", mixed(), "y", "lightgbm")
+    scorer, _outcome, X = fitted("classification", mixed(), "y", "lightgbm")
     good = records_of(X.head(1))[0]
     records = [
         good,

@@ -319,18 +319,25 @@ def test_no_champion_is_a_conflict() -> None:
 
 def test_ab_records_are_checked_against_the_model_that_answers_them() -> None:
     deployment = state(
-        2, challenger_model_id=B, mode="ab_test", ab_test_id=uuid.uuid4(),
-        challenger_share=0.5, sticky_column="user",
+        2,
+        challenger_model_id=B,
+        mode="ab_test",
+        ab_test_id=uuid.uuid4(),
+        challenger_share=0.5,
+        sticky_column="user",
     )
     router = Router(deployment)
     users = [f"u{i}" for i in range(40)]
     arms = router.arms([{"user": u} for u in users])
     entry_ = served(deployment, FakeScorer(A), FakeScorer(B, required="z"))
-    records = [{"user": u, "x": 1, **({"z": 3} if arm == "challenger" else {})}
-               for u, arm in zip(users, arms, strict=True)]
+    records = [
+        {"user": u, "x": 1, **({"z": 3} if arm == "challenger" else {})}
+        for u, arm in zip(users, arms, strict=True)
+    ]
     answer = orjson.loads(
-        handlers.predict(context(100), entry_, orjson.dumps({"records": records}),
-                         time.perf_counter())
+        handlers.predict(
+            context(100), entry_, orjson.dumps({"records": records}), time.perf_counter()
+        )
     )
     assert [p["arm"] for p in answer["predictions"]] == arms
     assert [p["prediction"] for p in answer["predictions"]] == [
@@ -340,8 +347,9 @@ def test_ab_records_are_checked_against_the_model_that_answers_them() -> None:
     first = arms.index("challenger")
     del missing[first]["z"]
     with pytest.raises(Problem) as caught:
-        handlers.predict(context(100), entry_, orjson.dumps({"records": missing}),
-                         time.perf_counter())
+        handlers.predict(
+            context(100), entry_, orjson.dumps({"records": missing}), time.perf_counter()
+        )
     assert caught.value.errors[0]["record"] == first
     assert caught.value.errors[0]["loc"] == ["body", "records", first, "z"]
 
@@ -352,8 +360,9 @@ def test_shadow_logs_the_challenger_with_the_champion_ids_after_answering() -> N
         deployment = state(3, challenger_model_id=B, mode="shadow")
         body = orjson.dumps({"records": [{"x": 1}, {"x": 5}]})
         answer = orjson.loads(
-            handlers.predict(ctx, served(deployment, FakeScorer(A), FakeScorer(B)), body,
-                             time.perf_counter())
+            handlers.predict(
+                ctx, served(deployment, FakeScorer(A), FakeScorer(B)), body, time.perf_counter()
+            )
         )
         assert {p["arm"] for p in answer["predictions"]} == {"champion"}
         assert len(ctx.log.buffer) == 2  # the shadow is scored after the answer

@@ -232,7 +232,9 @@ class Deployments:
             entry: dict[str, Any] = {
                 "scenario_id": str(scenario_id),
                 "state": None if served is None else served.state.model_dump(mode="json"),
-                "champion": None if not served or not served.champion else served.champion.describe(),
+                "champion": None
+                if not served or not served.champion
+                else served.champion.describe(),
                 "challenger": (
                     None if not served or not served.challenger else served.challenger.describe()
                 ),

@@ -52,12 +52,13 @@ def create_app(settings: Settings | None = None) -> http.PredictLane:
     runtime.broker.include_router(messages.build_router(ctx))
     runtime.add_startup(lambda: ctx.keyring.load(runtime.db))
     runtime.add_startup(lambda: handlers.load_all(ctx))
+    runtime.add_startup(handlers.freeze_heap)
     runtime.add_loop(
         lambda: ctx.keyring.keep_fresh(runtime.db, interval=settings.key_refresh_interval)
     )
     runtime.add_loop(lambda: prediction_log.run(kafka_publisher(runtime.broker)))
     # Batch jobs share the online scorers: a job on the champion reuses the loaded model.
-    batches.install(runtime, store=store, load=lambda db, store, model_id: deployments.scorer(model_id))
+    batches.install(runtime, store=store, load=lambda db, _, model_id: deployments.scorer(model_id))
 
     app = runtime.create_app(title="MLoop predictor")
     app.state.predictor = ctx

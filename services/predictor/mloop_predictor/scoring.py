@@ -162,7 +162,9 @@ class Scorer:
             value = entry.get(self.target_name)
             if value is None or check_numeric(value):
                 return [
-                    error(position, field, f"each observation needs a number in {self.target_name!r}")
+                    error(
+                        position, field, f"each observation needs a number in {self.target_name!r}"
+                    )
                 ]
         return []
 
@@ -312,9 +314,7 @@ class Scorer:
         except NotCompilable as err:
             self.fast_path = f"pipeline serves: {err}"
             return
-        usable = [
-            record for record in sample or [] if not check_records([record], self.columns)
-        ]
+        usable = [record for record in sample or [] if not check_records([record], self.columns)]
         if not usable:
             self.fast_path = "pipeline serves: no sample rows to verify the compiled path on"
             return

@@ -123,7 +123,9 @@ def check_records(
     checks = [(name, CHECKS.get(kind, check_categorical)) for name, kind in columns]
     for position, record in enumerate(records):
         if type(record) is not dict:
-            errors.append(error(position, None, f"a record must be an object, not {_json_kind(record)}"))
+            errors.append(
+                error(position, None, f"a record must be an object, not {_json_kind(record)}")
+            )
             continue
         for name, check in checks:
             if name in record:

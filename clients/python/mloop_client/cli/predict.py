@@ -48,7 +48,7 @@ def _details(prediction: dict[str, Any]) -> str:
         return ", ".join(f"{label} {p:.3f}" for label, p in ranked[:3])
     if "score" in prediction:
         return f"score {prediction['score']:.4f}"
-    if "times" in prediction and prediction["times"]:
+    if prediction.get("times"):
         return f"{prediction['times'][0]} .. {prediction['times'][-1]}"
     if "scores" in prediction:
         return ", ".join(f"{s:.3f}" for s in prediction["scores"][:5])

@@ -45,9 +45,7 @@ def sticky_share(ab_test_id: uuid.UUID | None, value: Any) -> float:
 class Router:
     """The arm of each record under one deployment state."""
 
-    def __init__(
-        self, state: DeploymentState, draw: Callable[[], float] = random.random
-    ) -> None:
+    def __init__(self, state: DeploymentState, draw: Callable[[], float] = random.random) -> None:
         self.state = state
         self.draw = draw
         self.split = state.mode == "ab_test" and state.challenger_model_id is not None
