@@ -19,6 +19,8 @@ from mloop_common.db.models import ApiKey
 from mloop_common.messages.events import KeysChanged
 
 ROLES = ("admin", "editor", "viewer", "predictor")
+# Who may ask for predictions (the gateway's and the predictor's checks).
+PREDICT_ROLES = frozenset({"admin", "editor", "predictor"})
 
 
 def hash_key(secret: str) -> str:

@@ -17,8 +17,6 @@ from mloop_predictor.deployments import Deployments
 
 SERVICE = "predictor"
 PREDICT_ROUTE = "/api/scenarios/{scenario_id}/predict"
-# The gateway's "predictor" policy (mloop_gateway.domain.access.POLICIES): who may predict.
-PREDICT_ROLES = frozenset({"admin", "editor", "predictor"})
 
 
 class Metrics:

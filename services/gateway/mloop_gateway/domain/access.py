@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
+from mloop_common.keyring import PREDICT_ROLES
+
 Policy = Literal["admin", "editor", "viewer", "predictor"]
 
 POLICIES: dict[Policy, frozenset[str]] = {
     "admin": frozenset({"admin"}),
     "editor": frozenset({"admin", "editor"}),
     "viewer": frozenset({"admin", "editor", "viewer"}),
-    "predictor": frozenset({"admin", "editor", "predictor"}),
+    "predictor": PREDICT_ROLES,
 }
 
 

@@ -26,11 +26,12 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from mloop_common.keyring import PREDICT_ROLES
 from mloop_common.problems import PROBLEM_JSON, Problem
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mloop_predictor import handlers
-from mloop_predictor.context import PREDICT_ROLES, Predictor
+from mloop_predictor.context import Predictor
 
 log = logging.getLogger(__name__)
 
