@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Integer, String, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mloop_common.db.engine import Database
@@ -105,6 +106,33 @@ async def requeue_expired(db: Database, model: type[W]) -> int:
         )
         await session.commit()
     return result.rowcount
+
+
+async def take_expired(
+    session: AsyncSession, model: type[W], *, max_attempts: int
+) -> tuple[list[W], list[W]]:
+    """Reconciler, in the caller's transaction: lock the running items whose lease expired
+    (skipping rows another reconciler holds), clear their leases, and queue again those started
+    fewer than `max_attempts` times; the others are marked failed. Returns (requeued, failed);
+    the caller records why the failed ones failed, then commits."""
+    expired = (
+        await session.scalars(
+            select(model)
+            .where(model.status == RUNNING, model.lease_expires_at < _now())
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    requeued: list[W] = []
+    failed: list[W] = []
+    for item in expired:
+        item.lease_owner = item.lease_expires_at = None
+        if item.attempts >= max_attempts:
+            item.status = FAILED
+            failed.append(item)
+        else:
+            item.status = QUEUED
+            requeued.append(item)
+    return requeued, failed
 
 
 @contextlib.asynccontextmanager

@@ -183,25 +183,12 @@ async def reconcile(db: Database, *, max_attempts: int) -> tuple[int, int]:
     """Jobs whose predictor stopped renewing their lease: re-queued, or failed once they were
     started `max_attempts` times. Returns (requeued, failed)."""
     async with db.transaction() as session:
-        expired = (
-            await session.scalars(
-                select(BatchJob)
-                .where(BatchJob.status == RUNNING, BatchJob.lease_expires_at < _now())
-                .with_for_update(skip_locked=True)
+        requeued, failed = await leases.take_expired(session, BatchJob, max_attempts=max_attempts)
+        for job in failed:
+            job.finished_at = _now()
+            job.error = (
+                f"the predictor running it stopped {job.attempts} time(s) "
+                "(its lease expired); not retried again"
             )
-        ).all()
-        requeued = failed = 0
-        for job in expired:
-            job.lease_owner = job.lease_expires_at = None
-            if job.attempts >= max_attempts:
-                failed += 1
-                job.status, job.finished_at = FAILED, _now()
-                job.error = (
-                    f"the predictor running it stopped {job.attempts} time(s) "
-                    "(its lease expired); not retried again"
-                )
-            else:
-                requeued += 1
-                job.status = QUEUED
         await session.commit()
-    return requeued, failed
+    return len(requeued), len(failed)

@@ -220,34 +220,22 @@ async def reconcile(db: Database, *, max_attempts: int) -> tuple[int, int]:
     """Runs whose trainer stopped renewing their lease: re-queued, or failed once they were
     started `max_attempts` times. Returns (requeued, failed)."""
     async with db.transaction() as session:
-        expired = (
-            await session.scalars(
-                select(Run)
-                .where(Run.status == RUNNING, Run.lease_expires_at < _now())
-                .with_for_update(skip_locked=True)
+        requeued, failed = await leases.take_expired(session, Run, max_attempts=max_attempts)
+        for run in requeued:
+            run.message = "re-queued: its trainer stopped"
+        for run in failed:
+            run.finished_at, run.message = _now(), "failed"
+            run.error = (
+                f"the trainer running it stopped {run.attempts} time(s) "
+                "(its lease expired); not retried again"
             )
-        ).all()
-        requeued = failed = 0
-        for run in expired:
-            run.lease_owner = run.lease_expires_at = None
-            if run.attempts >= max_attempts:
-                failed += 1
-                run.status, run.finished_at = FAILED, _now()
-                run.message = "failed"
-                run.error = (
-                    f"the trainer running it stopped {run.attempts} time(s) "
-                    "(its lease expired); not retried again"
-                )
-                outbox.stage(
-                    session,
-                    service=SERVICE,
-                    message=RunFailed(scenario_id=run.scenario_id, run_id=run.id, error=run.error),
-                )
-            else:
-                requeued += 1
-                run.status, run.message = QUEUED, "re-queued: its trainer stopped"
+            outbox.stage(
+                session,
+                service=SERVICE,
+                message=RunFailed(scenario_id=run.scenario_id, run_id=run.id, error=run.error),
+            )
         await session.commit()
-    return requeued, failed
+    return len(requeued), len(failed)
 
 
 async def delete_models(
