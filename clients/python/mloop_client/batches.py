@@ -7,7 +7,6 @@ pages through the predictions the platform answered online. `MLoopClient` mixes 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -18,15 +17,14 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import httpx
 
+from mloop_client._download import save
 from mloop_client._paths import given as _given
 from mloop_client._paths import page as _page
 from mloop_client._paths import scenario_path as _at
 from mloop_client._progress import ProgressCallback, ProgressFile
-from mloop_client.errors import MLoopError
 
 JSON = Any
 BATCH_FINISHED = frozenset({"succeeded", "failed"})
-DOWNLOAD_CHUNK = 1024 * 1024
 
 
 def _moment(value: datetime | str | None) -> str | None:
@@ -138,27 +136,12 @@ class BatchMethods:
         """Stream a succeeded job's output CSV to `dest` (or `dest/<job id>.csv` when `dest` is
         a directory); answers the file's path. A partial download never takes `dest`'s place,
         and the bytes are checked against `X-Content-SHA256` when the gateway sends it."""
-        target = Path(dest)
-        if target.is_dir():
-            target = target / f"{job_id}.csv"
-        partial = target.with_name(f"{target.name}.part")
-        digest = hashlib.sha256()
-        try:
-            with (
-                self._stream(_at(scenario_id, "predictions", "batch", job_id, "output")) as answer,
-                partial.open("wb") as out,
-            ):
-                for chunk in answer.iter_bytes(DOWNLOAD_CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-            expected = answer.headers.get("X-Content-SHA256")
-            if expected and expected.lower() != digest.hexdigest():
-                detail = f"Batch {job_id}: got SHA-256 {digest.hexdigest()}, expected {expected}."
-                raise MLoopError(None, "Corrupt download", detail)
-            partial.replace(target)
-        finally:
-            partial.unlink(missing_ok=True)
-        return target
+        return save(
+            self._stream(_at(scenario_id, "predictions", "batch", job_id, "output")),
+            dest,
+            f"{job_id}.csv",
+            f"Batch {job_id}",
+        )
 
     # -- prediction history ---------------------------------------------------------------------
 

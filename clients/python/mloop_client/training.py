@@ -6,7 +6,6 @@ trained models. `MLoopClient` mixes this class in; it uses the host's transport 
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import time
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from mloop_client._download import save
 from mloop_client._paths import given as _given
 from mloop_client._paths import page as _page
 from mloop_client._paths import scenario_path as _at
@@ -25,7 +25,6 @@ from mloop_client.errors import GatewayUnreachable, MLoopError
 
 JSON = Any
 FINISHED = frozenset({"completed", "failed"})
-DOWNLOAD_CHUNK = 1024 * 1024
 
 
 class TrainingMethods:
@@ -271,27 +270,12 @@ class TrainingMethods:
         The bytes are checked against the `X-Content-SHA256` header; a partial or corrupt download
         never takes `dest`'s place.
         """
-        target = Path(dest)
-        if target.is_dir():
-            target = target / f"{model_id}.joblib"
-        partial = target.with_name(f"{target.name}.part")
-        digest = hashlib.sha256()
-        try:
-            with (
-                self._stream(_at(scenario_id, "models", model_id, "artifact")) as response,
-                partial.open("wb") as out,
-            ):
-                for chunk in response.iter_bytes(DOWNLOAD_CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-            expected = response.headers.get("X-Content-SHA256")
-            if expected and expected.lower() != digest.hexdigest():
-                detail = f"Model {model_id}: got SHA-256 {digest.hexdigest()}, expected {expected}."
-                raise MLoopError(None, "Corrupt download", detail)
-            partial.replace(target)
-        finally:
-            partial.unlink(missing_ok=True)
-        return target
+        return save(
+            self._stream(_at(scenario_id, "models", model_id, "artifact")),
+            dest,
+            f"{model_id}.joblib",
+            f"Model {model_id}",
+        )
 
     def cleanup_models(self, scenario_id: str, *, keep: int) -> JSON:
         """Delete all but the `keep` best models; answers `{"kept": [...], "deleted": [...]}`."""

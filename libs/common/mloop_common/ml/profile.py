@@ -29,7 +29,8 @@ QUANTILES = (0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0)
 TOP_CATEGORIES = 100
 TOP_TOKENS = 1000
 MAX_SIGNATURE_CATEGORIES = 1000
-_TOKEN = re.compile(r"(?u)\b\w+\b")
+# How text is split into tokens; drift checks tokenise current text the same way.
+TOKEN = re.compile(r"(?u)\b\w+\b")
 
 
 def signature(
@@ -130,7 +131,7 @@ def text_profile(values: pd.Series) -> dict[str, Any]:
     tokens = Counter()
     lengths = []
     for text in values.astype(str):
-        words = _TOKEN.findall(text.lower())
+        words = TOKEN.findall(text.lower())
         lengths.append(len(words))
         tokens.update(words)
     if not lengths:

@@ -21,7 +21,6 @@ statistics are reported beside it. A window with no values gives no verdict, nev
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from mloop_common.ml.preprocessing import as_flags, as_keys
+from mloop_common.ml.profile import TOKEN
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
@@ -37,7 +37,6 @@ SMALL_REFERENCE_ROWS = 1000
 PSI_EPSILON = 1e-4
 GRID = 2000
 OTHER = "<other>"
-_TOKEN = re.compile(r"(?u)\b\w+\b")
 
 P_VALUE_METHODS = frozenset({"ks", "chisquare"})
 METHODS = {
@@ -335,7 +334,7 @@ def _text(
     texts = [v for v in values.tolist() if isinstance(v, str) and v.strip()]
     if not texts:
         return _no_verdict(method, "no values in the current window")
-    tokenised = [_TOKEN.findall(text.lower()) for text in texts]
+    tokenised = [TOKEN.findall(text.lower()) for text in texts]
     lengths = np.array([len(tokens) for tokens in tokenised], dtype=float)
     points = _points(token_count["quantiles"])
     reference_texts = float(profile.get("count", 0)) * (1.0 - float(profile.get("missing", 0)))
