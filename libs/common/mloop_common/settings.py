@@ -142,6 +142,115 @@ class Settings(BaseSettings):
         2.0, gt=0, description="Seconds between looks for queued batch jobs when none woke it."
     )
 
+    # The closed loop (issue 6). Feedback and the monitor's storage:
+    feedback_ttl: float = Field(
+        3600.0,
+        gt=0,
+        description="Seconds feedback waits for its prediction to be logged before it is "
+        "dead-lettered.",
+    )
+    feedback_max_items: int = Field(
+        1000, ge=1, description="Most feedback items one REST request may carry."
+    )
+    feedback_batch_size: int = Field(
+        5000, ge=1, description="Feedback-topic messages the monitor stores per statement at most."
+    )
+    retention_days: int = Field(
+        30, ge=1, description="Days of predictions and feedback kept; older daily partitions drop."
+    )
+    retention_interval: float = Field(
+        3600.0, gt=0, description="Seconds between retention and feedback time-to-live sweeps."
+    )
+    # Monitoring windows (each has a per-scenario override: the scenario's `monitoring` field):
+    monitor_window: float = Field(
+        3600.0, gt=0, description="Seconds of predictions one monitoring window covers."
+    )
+    monitor_interval: float = Field(
+        60.0, gt=0, description="Seconds between monitoring windows (the window slides by this)."
+    )
+    monitor_episode_windows: int = Field(
+        3,
+        ge=1,
+        description="Consecutive windows over a threshold that start an episode (and under it "
+        "that end one).",
+    )
+    monitor_min_predictions: int = Field(
+        100, ge=1, description="Predictions a window needs before drift is measured on it."
+    )
+    monitor_min_labelled: int = Field(
+        30, ge=1, description="Labelled predictions a window needs before live metrics count."
+    )
+    drift_share: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Share of drifted features at which a window's inputs count as drifted.",
+    )
+    performance_margin: float = Field(
+        0.1,
+        ge=0,
+        description="Relative fall of the live primary metric below the model's holdout value "
+        "that degrades performance.",
+    )
+    # Triggers and automatic deployment (scheduler):
+    scheduler_tick: float = Field(
+        5.0, gt=0, description="Seconds between the scheduler's looks at the clock and A/B tests."
+    )
+    trigger_cooldown: float = Field(
+        3600.0, ge=0, description="Default seconds after a trigger fires before it fires again."
+    )
+    retrain_max_concurrent: int = Field(
+        1, ge=1, description="Retrains one scenario may have running at once; more are skipped."
+    )
+    deploy_margin: float = Field(
+        0.0,
+        ge=0,
+        description="How much better (in the primary metric) a candidate must be for `auto` to "
+        "promote it.",
+    )
+    ab_alpha: float = Field(
+        0.05, gt=0, lt=1, description="Significance level of automatic A/B decisions."
+    )
+    ab_share: float = Field(
+        0.5, gt=0, lt=1, description="Share of traffic the challenger gets in a policy A/B test."
+    )
+    ab_min_samples: int = Field(
+        200, ge=2, description="Labelled predictions per arm before a policy A/B test decides."
+    )
+    ab_max_samples: int = Field(
+        5000,
+        ge=2,
+        description="Labelled predictions per arm at which an inconclusive test keeps the "
+        "champion.",
+    )
+    probation_predictions: int = Field(
+        200,
+        ge=1,
+        description="Labelled predictions a new champion is watched for after an automatic "
+        "promotion.",
+    )
+    probation_margin: float = Field(
+        0.05,
+        ge=0,
+        description="Fall of the new champion's live primary metric below the old one's that "
+        "rolls it back.",
+    )
+    workflow_step_attempts: int = Field(
+        2, ge=1, description="Default tries of a workflow step before it fails."
+    )
+    # Webhooks (scheduler):
+    webhook_allow: list[str] = Field(
+        default_factory=list,
+        description="Hosts or networks (CIDR) on loopback or private ranges webhooks may target.",
+    )
+    webhook_max_attempts: int = Field(
+        8, ge=1, description="Tries of a webhook delivery before it is given up."
+    )
+    webhook_backoff: float = Field(
+        1.0, gt=0, description="First retry delay of a webhook delivery in seconds; doubles."
+    )
+    webhook_timeout: float = Field(5.0, gt=0, description="Seconds a webhook target may take.")
+
     request_max_bytes: int = Field(
         1024**2, gt=0, description="Largest request body other than an upload, in bytes."
     )

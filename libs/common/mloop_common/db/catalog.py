@@ -37,6 +37,8 @@ class Scenario(Base):
     default_data_path: Mapped[str | None] = mapped_column(String(1024))
     default_target: Mapped[str | None] = mapped_column(String(1024))
     primary_metric: Mapped[str | None] = mapped_column(String(64))
+    deployment_policy: Mapped[str] = mapped_column(String(16), default="auto")
+    monitoring: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -18,7 +18,10 @@ router = APIRouter(prefix="/api/scenarios", tags=["scenarios"])
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ScenarioPublic)
 async def create_scenario(body: ScenarioCreate, gw: Ctx, caller: Editor) -> ScenarioPublic:
-    scenario = await scenarios.create(gw, caller, body.model_dump())
+    fields = body.model_dump(exclude={"monitoring"})
+    scenario = await scenarios.create(
+        gw, caller, fields | {"monitoring": body.monitoring.model_dump(exclude_none=True)}
+    )
     return ScenarioPublic.model_validate(scenario)
 
 
@@ -44,9 +47,11 @@ async def update_scenario(
     scenario_id: uuid.UUID, body: ScenarioUpdate, gw: Ctx, caller: Editor
 ) -> ScenarioPublic:
     changes = body.model_dump(exclude_unset=True)
+    if body.monitoring is not None:
+        changes["monitoring"] = body.monitoring.model_dump(exclude_none=True)
     if changes.get("default_data_path") is not None:
         data.data_path(changes["default_data_path"], ["body", "default_data_path"])
-    for required in ("name", "description", "tags"):
+    for required in ("name", "description", "tags", "deployment_policy", "monitoring"):
         if required in changes and changes[required] is None:
             raise invalid(["body", required], f"{required} cannot be null", "null")
     scenario = await scenarios.update(gw, caller, scenario_id, changes)

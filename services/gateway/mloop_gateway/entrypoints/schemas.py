@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
+from mloop_common.monitoring import DeploymentPolicy, MonitoringConfig
 from mloop_common.tasks import TASK_TYPES
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -81,6 +82,15 @@ class ScenarioCreate(Strict):
     task_type: TaskType
     description: str = Field("", max_length=10_000)
     tags: list[Tag] = Field(default_factory=list, max_length=50)
+    deployment_policy: DeploymentPolicy = Field(
+        "auto",
+        description="What a newly trained model becomes: auto (promoted when better), ab_test "
+        "(tested against the champion) or manual (left as a candidate).",
+    )
+    monitoring: MonitoringConfig = Field(
+        default_factory=MonitoringConfig,
+        description="Windows, thresholds and drift methods of this scenario; unset: the settings.",
+    )
 
 
 class ScenarioUpdate(Strict):
@@ -91,6 +101,10 @@ class ScenarioUpdate(Strict):
     default_target: Column | None = None
     primary_metric: str | None = Field(
         None, max_length=64, description="Metric that decides the best model (GET /api/algorithms)."
+    )
+    deployment_policy: DeploymentPolicy | None = None
+    monitoring: MonitoringConfig | None = Field(
+        None, description="Replaces the scenario's monitoring overrides whole."
     )
 
 
@@ -103,6 +117,8 @@ class ScenarioPublic(Public):
     default_data_path: str | None
     default_target: str | None
     primary_metric: str | None
+    deployment_policy: str
+    monitoring: dict[str, Any]
     created_at: datetime
     updated_at: datetime
 

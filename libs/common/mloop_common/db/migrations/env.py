@@ -3,7 +3,16 @@
 import asyncio
 
 from alembic import context
-from mloop_common.db import serving, training  # noqa: F401  (registers their tables)
+from mloop_common.db import (  # noqa: F401  (registers their tables)
+    feedback,
+    monitoring,
+    policy,
+    serving,
+    training,
+    triggers,
+    webhooks,
+    workflows,
+)
 from mloop_common.db.catalog import Base
 from mloop_common.settings import Settings
 from sqlalchemy.ext.asyncio import create_async_engine
