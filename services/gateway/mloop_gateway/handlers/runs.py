@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from mloop_common import outbox
-from mloop_common.db.catalog import DatasetVersion, FeatureSet, Scenario
+from mloop_common.db.catalog import DatasetVersion, Scenario
 from mloop_common.db.paging import Position
-from mloop_common.db.training import Experiment, ModelConfig, ResourceProfile, RunLog, RunRequest
+from mloop_common.db.run_specs import build_spec
+from mloop_common.db.training import Experiment, RunLog, RunRequest
 from mloop_common.db.training_reads import RunView, get_run, latest_runs, log_lines, page_runs
 from mloop_common.keyring import Grant
-from mloop_common.messages.commands import Evaluation, Resources, RunSpec, TrainModel
-from mloop_common.ml.metrics import default_metric
+from mloop_common.messages.commands import TrainModel
 from mloop_common.problems import Problem, not_found
 from mloop_common.tasks import TARGET_OPTIONAL
 from sqlalchemy import select
@@ -156,42 +156,6 @@ async def _request(
     )
     await session.refresh(request)
     return RunView(request, None)
-
-
-async def build_spec(session: AsyncSession, scenario: Scenario, experiment: Experiment) -> RunSpec:
-    """What the trainer needs, frozen now: later changes to the configs never change a run."""
-    dataset = await session.get(DatasetVersion, experiment.dataset_id)
-    feature_set = await session.get(FeatureSet, experiment.feature_set_id)
-    config = await session.get(ModelConfig, experiment.model_config_id)
-    assert dataset is not None and feature_set is not None and config is not None
-    resources = Resources()
-    if experiment.resource_profile_id is not None:
-        profile = await session.get(ResourceProfile, experiment.resource_profile_id)
-        assert profile is not None
-        resources = Resources.model_validate(profile, from_attributes=True)
-    evaluation = Evaluation(
-        **{
-            **experiment.evaluation,
-            "primary_metric": scenario.primary_metric or default_metric(scenario.task_type),
-        }
-    )
-    return RunSpec(
-        task_type=scenario.task_type,
-        dataset_id=dataset.id,
-        dataset_key=dataset.artifact_key,
-        encoding=dataset.encoding,
-        delimiter=dataset.delimiter,
-        columns={column["name"]: column["type"] for column in dataset.columns},
-        target=feature_set.target,
-        features=feature_set.features,
-        algorithm=config.algorithm,
-        parameters=config.parameters,
-        resources=resources,
-        evaluation=evaluation,
-        feature_set_id=feature_set.id,
-        model_config_id=config.id,
-        resource_profile_id=experiment.resource_profile_id,
-    )
 
 
 async def get(gw: Gateway, grant: Grant, scenario_id: uuid.UUID, run_id: uuid.UUID) -> RunView:
