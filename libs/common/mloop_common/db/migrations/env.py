@@ -11,6 +11,7 @@ from mloop_common.db import (  # noqa: F401  (registers their tables)
     training,
     triggers,
     webhooks,
+    workflow_runs,
     workflows,
 )
 from mloop_common.db.catalog import Base

@@ -1,4 +1,4 @@
-"""workflows, runs and step states (scheduler)
+"""workflow definitions (gateway writes, scheduler reads)
 
 Revision ID: 0011
 Revises: 0010

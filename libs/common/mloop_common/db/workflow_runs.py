@@ -1,0 +1,1 @@
+"""(issue 6: filled by its owner)"""
