@@ -15,13 +15,14 @@ from collections.abc import Callable
 import typer
 from rich.console import Console
 
-from bench import BenchmarkFailed, batch, serving, training, upload
+from bench import BenchmarkFailed, batch, loop, serving, training, upload
 
 BENCHMARKS: dict[str, Callable[..., None]] = {
     "upload": upload.run,
     "training": training.run,
     "serving": serving.run,
     "batch": batch.run,
+    "loop": loop.run,
 }
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)

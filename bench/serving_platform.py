@@ -107,7 +107,11 @@ def deploy_champion(
     wait until the predictor answers with it; `client` carries the admin key."""
     gateway = platform.gateway
     url = gateway.url
-    body = {"name": f"bench-serving-{uuid.uuid4().hex[:8]}", "task_type": "classification"}
+    body = {
+        "name": f"bench-serving-{uuid.uuid4().hex[:8]}",
+        "task_type": "classification",
+        "deployment_policy": "manual",  # promoted below, timed
+    }
     created = _expect(
         client.post(f"{url}/api/scenarios", json=body), (201,), gateway, "creating the scenario"
     )

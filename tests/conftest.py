@@ -44,3 +44,12 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
             terminalreporter.write_line(
                 f"{layer:<12} {_layer_counts[layer]:>4} tests {_layer_seconds[layer]:>8.1f} s"
             )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport:
+    """Keep each phase's report on the item (`item.rep_call`), for fixtures that add
+    diagnostics when the test failed."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
