@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
 from mloop_common.body_limit import BodyLimitMiddleware
-from mloop_common.broker import create_broker, restart_subscribers
+from mloop_common.broker import create_broker, restart_subscribers, start_subscribed
 from mloop_common.db.engine import Database
 from mloop_common.heartbeat import send_heartbeats
 from mloop_common.kafka import BrokerWatch
@@ -83,7 +83,7 @@ class ServiceRuntime:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
-        await self.broker.start()
+        await start_subscribed(self.broker)
         for step in self._startup:
             await step()
         self._tasks = [asyncio.create_task(self._supervise(loop)) for loop in self._loops]
