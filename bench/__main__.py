@@ -15,7 +15,7 @@ from collections.abc import Callable
 import typer
 from rich.console import Console
 
-from bench import BenchmarkFailed, batch, loop, serving, training, upload
+from bench import BenchmarkFailed, batch, drift, feedback, loop, serving, training, upload
 
 BENCHMARKS: dict[str, Callable[..., None]] = {
     "upload": upload.run,
@@ -23,6 +23,8 @@ BENCHMARKS: dict[str, Callable[..., None]] = {
     "serving": serving.run,
     "batch": batch.run,
     "loop": loop.run,
+    "drift": drift.run,
+    "feedback": feedback.run,
 }
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)

@@ -1,11 +1,12 @@
-"""The peers' environment: the tools MLoop is compared with (MLflow's scoring server), in a
-virtual environment of their own, `bench/.peers-venv`, never in the workspace's locked one
-(their pins clash with ours: Evidently 0.7, say, does not import with pandas 3).
+"""The peers' environment: the tools MLoop is compared with (MLflow's scoring server,
+Evidently's data drift preset), in a virtual environment of their own, `bench/.peers-venv`,
+never in the workspace's locked one (their pins clash with ours: Evidently 0.7 does not import
+with pandas 3, so this environment keeps pandas below 3).
 
 `python -m bench.peers` (run by `make bench`) creates it with uv when it is missing: MLflow,
-pandas, and the workspace's own LightGBM and scikit-learn versions, so the estimator the
-benchmark hands over loads exactly as it was fitted. The serving benchmark creates it too when
-it is missing.
+Evidently, pandas < 3, and the workspace's own LightGBM and scikit-learn versions, so the
+estimator the benchmark hands over loads exactly as it was fitted. The serving and drift
+benchmarks create it too when it is missing.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ log = logging.getLogger(__name__)
 
 PEERS_VENV = REPO_ROOT / "bench" / ".peers-venv"
 PINNED_LIKE_WORKSPACE = ("lightgbm", "scikit-learn")
-UNPINNED = ("mlflow", "pandas")
+UNPINNED = ("mlflow", "evidently>=0.7,<0.8", "pandas<3")
+# Installed in the environment (checked by name; an older environment without one is updated).
+REQUIRED = ("mlflow", "evidently")
 
 
 def python() -> Path:
@@ -56,10 +59,9 @@ def ensure() -> Path:
     env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
     env.pop("VIRTUAL_ENV", None)
     log.info("creating the peers' environment in %s (%s)", PEERS_VENV, " ".join(requirements()))
-    steps = [
-        [uv, "venv", "--quiet", "--python", sys.executable, str(PEERS_VENV)],
-        [uv, "pip", "install", "--quiet", "--python", str(python()), *requirements()],
-    ]
+    steps = [[uv, "pip", "install", "--quiet", "--python", str(python()), *requirements()]]
+    if not python().exists():  # else complete the one there (a peer added since, say)
+        steps.insert(0, [uv, "venv", "--quiet", "--python", sys.executable, str(PEERS_VENV)])
     for step in steps:
         done = subprocess.run(step, env=env, capture_output=True, text=True)
         if done.returncode != 0:
@@ -70,10 +72,12 @@ def ensure() -> Path:
 
 
 def _complete() -> bool:
-    """The environment has the LightGBM and scikit-learn versions of the workspace."""
+    """The environment has the peers and the LightGBM and scikit-learn versions of the
+    workspace."""
     check = "; ".join(
         [
             "import importlib.metadata as m, sys",
+            f"[m.version(n) for n in {REQUIRED!r}]",
             f"sys.exit(0 if [m.version(n) for n in {PINNED_LIKE_WORKSPACE!r}] == "
             f"{[importlib.metadata.version(n) for n in PINNED_LIKE_WORKSPACE]!r} else 1)",
         ]

@@ -240,9 +240,10 @@ def test_ab_and_shadow_tests(
         "model_id": a,
         "arm": "champion",
         "predictions": 0,
-        "labelled": None,
+        "labelled": 0,
         "metric": None,
         "confidence_interval": None,
+        "primary_value": None,
     }
     assert running["arms"]["challenger"]["model_id"] == b
     assert running["results"]["status"] == "pending_feedback"

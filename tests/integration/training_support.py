@@ -14,11 +14,19 @@ FINISHED = ("completed", "failed")
 
 
 def scenario_with_data(
-    client: httpx.Client, task_type: str, frame: pd.DataFrame, *, target: str | None = None
+    client: httpx.Client,
+    task_type: str,
+    frame: pd.DataFrame,
+    *,
+    target: str | None = None,
+    policy: str = "manual",
 ) -> tuple[str, dict[str, Any]]:
-    """A new scenario and the dataset version of `frame` uploaded to it."""
+    """A new scenario and the dataset version of `frame` uploaded to it. Its deployment policy
+    is `manual` unless told otherwise, so tests promote models themselves (under `auto`, the
+    scheduler promotes the first model it hears of)."""
     scenario = client.post(
-        "/api/scenarios", json={"name": f"t-{task_type}", "task_type": task_type}
+        "/api/scenarios",
+        json={"name": f"t-{task_type}", "task_type": task_type, "deployment_policy": policy},
     )
     assert scenario.status_code == 201, scenario.text
     sid = scenario.json()["id"]

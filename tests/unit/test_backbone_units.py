@@ -120,8 +120,12 @@ def test_heartbeat_board_marks_silent_services_down(monkeypatch: pytest.MonkeyPa
 def test_asyncapi_document_lists_every_message_with_its_described_payload() -> None:
     document = json.loads(asyncapi.as_json())
     channels = {channel["address"] for channel in document["channels"].values()}
-    assert channels == {cls.topic for cls in CATALOGUE.values()} | {topics.DEAD_LETTER}
+    expected = {cls.topic for cls in CATALOGUE.values()} | {topics.DEAD_LETTER}
+    assert channels == expected | {"mloop.feedback"}  # the default MLOOP_FEEDBACK_TOPIC
     schemas = document["components"]["schemas"]
+    bare = schemas["ExternalFeedback"]  # the feedback topic's bare JSON, no envelope
+    assert set(bare["required"]) == {"scenario_id", "prediction_id", "actual"}
+    assert all("description" in spec for spec in bare["properties"].values())
     for name, cls in CATALOGUE.items():
         properties = schemas[name]["properties"]
         assert set(cls.model_fields) <= set(properties), name

@@ -6,8 +6,8 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from mloop_common.features import check_feature_set
 from mloop_gateway.domain.access import POLICIES, allows
-from mloop_gateway.domain.features import check_feature_set
 from mloop_gateway.domain.paging import BadCursor, decode_cursor, encode_cursor
 from mloop_gateway.domain.paths import BadPath, clean_data_path
 

@@ -170,3 +170,15 @@ def test_dataset_drift_share() -> None:
     assert missing["features"]["c"]["score"] is None and missing["features"]["c"]["reason"]
     empty = dataset_drift(profile, window.iloc[:0], columns)
     assert empty == {"drifted": False, "share": 0.0, "features": empty["features"]}
+
+
+def test_decimal_measurements_are_judged_on_their_lattice() -> None:
+    """Values measured to 0.1 have atoms: the same distribution must not drift, a shift must."""
+    reference_values = pd.Series(np.round(RNG.normal(1.2, 0.7, 120).clip(0.1), 1))
+    profile = column_profile(reference_values, "numeric")
+    same = np.round(RNG.normal(1.2, 0.7, 100).clip(0.1), 1)
+    result = column_drift("numeric", profile, list(same), reference_rows=120)
+    assert result.method == "ks" and not result.drifted
+    moved = column_drift("numeric", profile, list(same + 1.5), reference_rows=120)
+    assert moved.drifted and moved.score < 1e-6
+    assert moved.others["wasserstein"] > 1.0

@@ -25,8 +25,13 @@ from mloop_client._progress import ProgressCallback, ProgressFile
 from mloop_client.batches import BatchMethods
 from mloop_client.deployments import DeploymentMethods
 from mloop_client.errors import GatewayUnreachable, MLoopError
+from mloop_client.feedback import FeedbackMethods
+from mloop_client.monitoring import MonitoringMethods
 from mloop_client.predictions import PredictionMethods
 from mloop_client.training import TrainingMethods
+from mloop_client.triggers import TriggerMethods
+from mloop_client.webhooks import WebhookMethods
+from mloop_client.workflows import WorkflowMethods
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
@@ -41,7 +46,17 @@ JSON = Any
 ListMethod = Callable[..., dict[str, Any]]
 
 
-class MLoopClient(TrainingMethods, DeploymentMethods, BatchMethods, PredictionMethods):
+class MLoopClient(
+    TrainingMethods,
+    DeploymentMethods,
+    BatchMethods,
+    PredictionMethods,
+    FeedbackMethods,
+    WebhookMethods,
+    TriggerMethods,
+    WorkflowMethods,
+    MonitoringMethods,
+):
     """Client for one gateway. Use as a context manager, or call `close()` when done."""
 
     def __init__(

@@ -46,10 +46,13 @@ class PredictionIds:
         body, tag = raw[:16], raw[16:]
         if len(raw) != _ID_BYTES or not hmac.compare_digest(tag, self._tag(scenario_id, body)):
             return None
-        return issued_at(prediction_id)
+        return _moment(raw)
 
 
 def issued_at(prediction_id: str) -> datetime:
     """The moment inside an id (not checked: call `PredictionIds.verify` for ids from outside)."""
-    millis = int.from_bytes(base64.urlsafe_b64decode(prediction_id.encode("ascii"))[:6], "big")
-    return datetime.fromtimestamp(millis / 1000, UTC)
+    return _moment(base64.urlsafe_b64decode(prediction_id.encode("ascii")))
+
+
+def _moment(raw: bytes) -> datetime:
+    return datetime.fromtimestamp(int.from_bytes(raw[:6], "big") / 1000, UTC)

@@ -19,13 +19,20 @@ from mloop_gateway.entrypoints import (
     deployments,
     experiments,
     feature_sets,
+    feedback,
     health,
     keys,
     messages,
     models,
+    monitoring,
     predict,
     predictions,
+    prepared_messages,
     scenarios,
+    triggers,
+    webhooks,
+    workflow_runs,
+    workflows,
 )
 from mloop_gateway.entrypoints.idempotency import IdempotencyMiddleware, purge_expired
 from mloop_gateway.handlers.keys import ensure_admin_key
@@ -43,6 +50,12 @@ ROUTERS = (
     models,
     deployments,
     predictions,
+    feedback,
+    triggers,
+    webhooks,
+    workflows,
+    workflow_runs,
+    monitoring,
     predict,
 )
 
@@ -59,6 +72,7 @@ def create_app(settings: Settings | None = None) -> predict.PredictForward:
         profiler=Profiler(settings),
     )
     runtime.broker.include_router(messages.build_router(gw))
+    runtime.broker.include_router(prepared_messages.build_router(gw))
     if settings.admin_key:
         admin_key = settings.admin_key
         runtime.add_startup(lambda: ensure_admin_key(runtime.db, admin_key))

@@ -8,7 +8,8 @@ from mloop_common.runtime import ServiceRuntime
 from mloop_common.settings import Settings
 
 from mloop_monitor.context import SERVICE, Monitor
-from mloop_monitor.entrypoints import messages
+from mloop_monitor.entrypoints import feedback_messages, messages, retention
+from mloop_monitor.window_handlers import WindowWatch
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -16,6 +17,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = ServiceRuntime(settings, service=SERVICE)
     monitor = Monitor(runtime=runtime, ids=PredictionIds(settings.prediction_secret))
     runtime.broker.include_router(messages.build_router(monitor))
+    runtime.broker.include_router(feedback_messages.build_router(monitor))
+    runtime.add_loop(lambda: retention.sweep_orphan_feedback(monitor))
+    runtime.add_loop(lambda: retention.drop_expired_partitions(monitor))
+    runtime.add_loop(WindowWatch(monitor).run)
     app = runtime.create_app(title="MLoop monitor")
     app.state.monitor = monitor
     return app

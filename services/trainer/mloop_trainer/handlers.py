@@ -122,6 +122,8 @@ async def execute(trainer: Trainer, run: Any, *, owner: str) -> None:
         "spec": run.spec,
         "artifact_url": settings.resolved_artifact_url,
         "s3_endpoint_url": settings.s3_endpoint_url,
+        # Scored on the run's holdout too, so the deployment policy compares on the same rows.
+        "champion": await runs.champion(trainer.db, run.scenario_id),
     }
     report = _RunReport(trainer, run, owner)
     lost = asyncio.Event()

@@ -11,7 +11,7 @@ from mloop_common.storage import create_artifact_store
 from mloop_trainer import handlers
 from mloop_trainer.adapters.sandbox import WarmPool
 from mloop_trainer.context import SERVICE, Trainer, this_machine
-from mloop_trainer.entrypoints import messages
+from mloop_trainer.entrypoints import messages, prepare_messages
 
 JOB = "mloop_trainer.job:execute"
 # Imported by every run process before it is given a run, so runs start warm.
@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         machine=this_machine(settings),
     )
     runtime.broker.include_router(messages.build_router(trainer))
+    runtime.broker.include_router(prepare_messages.build_router(trainer))
     runtime.add_startup(trainer.pool.start)
     runtime.add_shutdown(trainer.pool.close)
     for slot in range(settings.trainer_concurrency):

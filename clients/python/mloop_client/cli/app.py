@@ -17,12 +17,17 @@ from mloop_client.cli import (
     data,
     deployments,
     experiments,
+    feedback,
     keys,
     models,
+    monitoring,
     predict,
     predictions,
     runs,
     scenarios,
+    triggers,
+    webhooks,
+    workflows,
 )
 from mloop_client.cli.session import ClientFactory, Session, default_client
 from mloop_client.client import DEFAULT_URL
@@ -81,7 +86,12 @@ def build_app(make_client: ClientFactory = default_client) -> typer.Typer:
     app.add_typer(batch.app, name="batch")
     app.add_typer(predictions.app, name="predictions")
     app.command("predict")(predict.predict)
+    app.add_typer(feedback.app, name="feedback")
     app.add_typer(keys.app, name="keys")
+    app.add_typer(webhooks.app, name="webhooks")
+    app.add_typer(triggers.app, name="triggers")
+    app.add_typer(workflows.app, name="workflow")
+    app.add_typer(monitoring.app, name="monitoring")
     return app
 
 

@@ -91,7 +91,21 @@ class PrepareDataset(Message):
     topic: ClassVar[str] = topics.PREPARE_DATASET
     type: Literal["PrepareDataset"] = "PrepareDataset"
     source_dataset_id: uuid.UUID = Field(description="Dataset version to prepare from.")
-    recipe: dict[str, Any] = Field(default_factory=dict, description="Preparation steps.")
+    recipe: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Preparation steps: a data_preprocessing step's normalised config "
+        "(`impute`, `derive`, `filter`, `select`; see mloop_common.workflows.recipe).",
+    )
+    dataset_id: uuid.UUID = Field(
+        description="Id of the new dataset version, chosen by the sender; the gateway records "
+        "the prepared file under it (unless the path already holds the same content)."
+    )
+    path: str = Field(
+        min_length=1, max_length=512, description="Data path the new version is recorded at."
+    )
+    workflow_run_id: uuid.UUID | None = Field(
+        None, description="The workflow run whose step asked for it, if any."
+    )
 
 
 class PredictBatch(Message):
@@ -117,6 +131,11 @@ class RunWorkflow(Message):
     type: Literal["RunWorkflow"] = "RunWorkflow"
     workflow_id: uuid.UUID = Field(description="Workflow to run.")
     requested_by: str | None = Field(None, description="API key id of the requester.")
+    workflow_run_id: uuid.UUID | None = Field(
+        None,
+        description="Id of the run, chosen by the sender so it can follow the run; one run per "
+        "id however often the command arrives (default: derived from `event_id`).",
+    )
 
 
 class PromoteModel(Message):

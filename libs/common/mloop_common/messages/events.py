@@ -29,9 +29,32 @@ class DatasetPrepared(Message):
     topic: ClassVar[str] = topics.DATASET_PREPARED
     type: Literal["DatasetPrepared"] = "DatasetPrepared"
     source_dataset_id: uuid.UUID = Field(description="Dataset version it was prepared from.")
-    artifact_key: str = Field(description="Artifact-store key of the prepared file.")
-    sha256: str = Field(description="Content hash of the prepared file.")
+    artifact_key: str = Field(
+        description="Artifact-store key of the prepared file; empty on error."
+    )
+    sha256: str = Field(description="Content hash of the prepared file; empty on error.")
     rows: int = Field(ge=0, description="Number of data rows.")
+    dataset_id: uuid.UUID | None = Field(
+        None, description="The new version's id, as `PrepareDataset` chose it."
+    )
+    path: str | None = Field(None, description="Data path the new version is recorded at.")
+    size: int = Field(0, ge=0, description="Size of the prepared file, in bytes.")
+    columns: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="The prepared file's columns as an upload's inspection reports them: "
+        "`name`, `type` (numeric, categorical, text, datetime, boolean), `missing_share`, "
+        "`distinct`, `distinct_approximate`.",
+    )
+    encoding: str = Field("utf-8", description="Text encoding of the prepared file.")
+    delimiter: str = Field(",", max_length=1, description="Field delimiter of the prepared file.")
+    workflow_run_id: uuid.UUID | None = Field(
+        None, description="The workflow run that asked for it, if any."
+    )
+    error: str | None = Field(
+        None,
+        description="Why the recipe could not apply (an unknown column, a type that does not "
+        "fit); null on success. On error no file was written and no version is recorded.",
+    )
 
 
 class ScenarioDeleted(Message):
@@ -97,6 +120,15 @@ class ModelTrained(Message):
     run_id: uuid.UUID = Field(description="The run.")
     model_id: uuid.UUID = Field(description="The stored model version.")
     metrics: dict[str, float] = Field(default_factory=dict, description="Holdout metrics.")
+    baseline: dict[str, Any] | None = Field(
+        None,
+        description="The scenario's champion when the run started, scored by the trainer on "
+        "this run's holdout rows with the same metric code, so candidate and champion compare "
+        'on the same data: `{"model_id": uuid, "metrics": {name: value}}`. Null when there '
+        "was no champion, it is of another task, its input columns are not in the holdout, "
+        "the task's holdout cannot score another model (forecasting, recommendation), or it "
+        "could not be scored (the trainer's log says why).",
+    )
 
 
 class RunFailed(Message):

@@ -3,6 +3,7 @@ A/B and shadow tests. Changes answer 202: the scheduler applies them (GET shows 
 
 from __future__ import annotations
 
+import math
 import uuid
 from types import SimpleNamespace
 from typing import Annotated, Literal
@@ -19,6 +20,7 @@ from mloop_gateway.entrypoints.deployments_schemas import (
     ABTestEndAccepted,
     ABTestPublic,
     Arm,
+    DecisionPublic,
     DeploymentAccepted,
     DeploymentPublic,
     HistoryEntry,
@@ -32,11 +34,19 @@ from mloop_gateway.entrypoints.paging import After, Limit, page_of
 from mloop_gateway.entrypoints.schemas import Page
 from mloop_gateway.handlers import deployments
 
+DecisionKind = Literal[
+    "promoted",
+    "ab_test_started",
+    "kept_champion",
+    "left_as_candidate",
+    "rolled_back",
+    "probation_passed",
+]
 router = APIRouter(prefix="/api/scenarios/{scenario_id}", tags=["deployments"])
 Accepted = status.HTTP_202_ACCEPTED
 PENDING = (
-    "Per-arm metrics with confidence intervals are computed from feedback on the predictions, "
-    "which is not collected yet; until then only the prediction counts per arm are real."
+    "No feedback on either arm's predictions yet: per-arm metrics with confidence intervals "
+    "and the verdict come with it (POST .../feedback, or the feedback topic)."
 )
 
 
@@ -116,6 +126,33 @@ async def deployment_history(
     )
 
 
+@router.get("/deployments/decisions", response_model=Page[DecisionPublic])
+async def deployment_decisions(
+    scenario_id: uuid.UUID,
+    gw: Ctx,
+    caller: Viewer,
+    after: After,
+    limit: Limit = 50,
+    decision: Annotated[
+        DecisionKind | None, Query(description="Only this kind of decision.")
+    ] = None,
+    model_id: Annotated[uuid.UUID | None, Query(description="Only about this model.")] = None,
+) -> Page[DecisionPublic]:
+    """The deployment policy's decisions, newest first, each with its explanation: on every
+    trained model (promoted, ab_test_started, kept_champion, left_as_candidate), on the A/B
+    tests it decides, and on the probation of the champions it promoted (probation_passed,
+    rolled_back)."""
+    found = await deployments.decisions_page(
+        gw, caller, scenario_id, limit=limit, after=after, decision=decision, model_id=model_id
+    )
+    return page_of(
+        found,
+        limit,
+        DecisionPublic.model_validate,
+        row=lambda row: SimpleNamespace(created_at=row.at, id=row.id),
+    )
+
+
 def _entry(row: object, names: dict[uuid.UUID, str]) -> HistoryEntry:
     entry = HistoryEntry.model_validate(row)
     if entry.requested_by is not None:
@@ -156,29 +193,58 @@ async def list_ab_tests(
 async def get_ab_test(
     scenario_id: uuid.UUID, test_id: uuid.UUID, gw: Ctx, caller: Viewer
 ) -> ABTestDetail:
-    """The test, its predictions per arm so far, and its results (pending until feedback)."""
-    test, counts = await deployments.ab_test_detail(gw, caller, scenario_id, test_id)
+    """The test, its predictions per arm so far, and its results from the feedback on them:
+    per arm the labelled count and the compared quantity with its interval, and the verdict of
+    the fixed-horizon test the scheduler's policy applies."""
+    view = await deployments.ab_test_detail(gw, caller, scenario_id, test_id)
+    test, counts, found = view.test, view.counts, view.comparison
     challenger_arm = "shadow" if test.mode == "shadow" else "challenger"
+
+    def arm(name: str, model_id: uuid.UUID, logged_as: str) -> Arm:
+        result = None if found is None else getattr(found, name)
+        return Arm(
+            model_id=model_id,
+            arm=logged_as,
+            predictions=counts.get((logged_as, model_id), 0),
+            labelled=view.arms[name].labelled,
+            metric=None if result is None else _finite(result.value),
+            confidence_interval=None
+            if result is None
+            else [_finite(result.low), _finite(result.high)],
+            primary_value=view.arms[name].primary_value,
+        )
+
     arms = {
-        "champion": Arm(
-            model_id=test.champion_model_id,
-            arm="champion",
-            predictions=counts.get(("champion", test.champion_model_id), 0),
-        ),
-        "challenger": Arm(
-            model_id=test.challenger_model_id,
-            arm=challenger_arm,
-            predictions=counts.get((challenger_arm, test.challenger_model_id), 0),
-        ),
+        "champion": arm("champion", test.champion_model_id, "champion"),
+        "challenger": arm("challenger", test.challenger_model_id, challenger_arm),
     }
-    results = ABResults(
-        status="pending_feedback",
-        detail=PENDING,
-        primary_metric=test.primary_metric,
-        min_samples=test.min_samples,
-    )
+    settings = gw.settings
+    common = {
+        "primary_metric": test.primary_metric,
+        "alpha": settings.ab_alpha,
+        "min_samples": test.min_samples,
+        "max_samples": settings.ab_max_samples,
+    }
+    if found is None:
+        results = ABResults(status="pending_feedback", detail=PENDING, **common)
+    else:
+        decision = found.decision
+        results = ABResults(
+            status=decision.verdict,
+            detail=decision.reason,
+            compared=found.compared,
+            higher_is_better=found.higher_is_better,
+            p_value=decision.p_value,
+            statistic=decision.statistic,
+            unreadable=found.unreadable,
+            **common,
+        )
     public = ABTestPublic.model_validate(test).model_dump()
     return ABTestDetail(**public, arms=arms, results=results)
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 @router.post("/ab-tests/{test_id}/end", status_code=Accepted, response_model=ABTestEndAccepted)

@@ -98,6 +98,7 @@ class ModelSummary(BaseModel):
     """A deployed model: which, since when, and what it is."""
 
     model_id: uuid.UUID
+    id: uuid.UUID = Field(description="The same as `model_id`.")
     since: datetime | None = Field(description="When it took this alias.")
     algorithm: str | None
     primary_metric: str | None
@@ -117,7 +118,10 @@ class HistoryEntry(BaseModel):
     action: str = Field(description="promote, rollback, ab_test_started or ab_test_ended.")
     model_id: uuid.UUID | None = Field(description="The model the alias points to after.")
     previous_model_id: uuid.UUID | None = Field(description="The model it pointed to before.")
-    reason: str = Field(description="Why: manual, policy or rollback.")
+    reason: str = Field(
+        description="Why: manual, policy (`policy: first model` for a scenario's first), "
+        "rollback, or probation (the policy rolled back a champion that did worse live)."
+    )
     requested_by: uuid.UUID | None = Field(description="API key id of who asked (null: system).")
     requested_by_name: str | None = Field(None, description="That key's name.")
     at: datetime
@@ -149,24 +153,74 @@ class Arm(BaseModel):
         description="The arm its predictions are logged under (shadow: scored, not answered)."
     )
     predictions: int = Field(description="Predictions logged for it since the test started.")
-    labelled: int | None = Field(None, description="Of which with feedback (pending).")
-    metric: float | None = Field(None, description="Primary metric on the labelled ones.")
-    confidence_interval: list[float] | None = Field(None, description="95% interval of it.")
+    labelled: int = Field(
+        0,
+        description="Of which with feedback (the latest `ab_max_samples` at most are used).",
+    )
+    metric: float | None = Field(
+        None,
+        description="The compared quantity (`results.compared`) on the labelled ones: accuracy, "
+        "mean absolute error, or the mean per-prediction metric.",
+    )
+    confidence_interval: list[float | None] | None = Field(
+        None,
+        description="(1 - alpha) interval of `metric`: Wilson's for accuracy, Student's t "
+        "otherwise; null bounds when too few samples.",
+    )
+    primary_value: float | None = Field(
+        None, description="The test's primary metric, live, on the labelled ones."
+    )
 
 
 class ABResults(BaseModel):
-    status: Literal["pending_feedback"] = Field(
-        description="pending_feedback: metrics need feedback on the predictions, which is not "
-        "collected yet; only prediction counts are real."
+    status: Literal["pending_feedback", "continue", "challenger", "champion"] = Field(
+        description="pending_feedback: no feedback on either arm yet; continue: no verdict yet "
+        "(too few samples, or not significant yet); challenger: significantly better; "
+        "champion: significantly better, or the test was inconclusive at the maximum sample. "
+        "The scheduler acts on the verdict for tests of scenarios whose policy is `ab_test`."
     )
-    detail: str
+    detail: str = Field(description="The verdict explained.")
     primary_metric: str | None
-    min_samples: int
+    compared: str | None = Field(
+        None,
+        description="What is compared per labelled prediction: accuracy (classification, "
+        "anomaly detection: two-proportion z-test), absolute_error (regression, forecasting: "
+        "Welch's t-test) or a per-prediction metric (recommendation: Welch's t-test).",
+    )
+    higher_is_better: bool | None = None
+    p_value: float | None = Field(None, description="Of the challenger being better.")
+    statistic: float | None = Field(None, description="z or t; positive favours the challenger.")
+    alpha: float = Field(description="Significance level.")
+    min_samples: int = Field(description="Labelled predictions each arm needs for a verdict.")
+    max_samples: int = Field(
+        description="Per arm, at which an inconclusive test keeps the champion."
+    )
+    unreadable: int = Field(0, description="Feedback the task could not read (skipped).")
 
 
 class ABTestDetail(ABTestPublic):
     arms: dict[str, Arm] = Field(description="`champion` and `challenger`.")
     results: ABResults
+
+
+class DecisionPublic(BaseModel):
+    """One decision of the deployment policy, with its explanation."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    scenario_id: uuid.UUID
+    model_id: uuid.UUID | None = Field(description="The model decided about.")
+    policy: str = Field(description="The scenario's deployment policy at the time.")
+    decision: str = Field(
+        description="promoted, ab_test_started, kept_champion, left_as_candidate (on a trained "
+        "model or an A/B test); rolled_back, probation_passed (on probation)."
+    )
+    reason: str = Field(description="Why, in words: the numbers compared and the rule applied.")
+    detail: dict[str, Any] = Field(
+        description="The numbers: metric, values compared and their source, margin, p-value..."
+    )
+    at: datetime
 
 
 class DeploymentPublic(BaseModel):
@@ -190,6 +244,7 @@ class DeploymentPublic(BaseModel):
 def model_summary(model: Any, model_id: uuid.UUID, since: datetime | None) -> ModelSummary:
     return ModelSummary(
         model_id=model_id,
+        id=model_id,
         since=since,
         algorithm=getattr(model, "algorithm", None),
         primary_metric=getattr(model, "primary_metric", None),

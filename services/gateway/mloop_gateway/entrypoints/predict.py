@@ -111,6 +111,7 @@ class PredictForward:
             scope["type"] != "http"
             or not path.endswith(_SUFFIX)
             or not path.startswith(_PREFIX)
+            or "/" in path[len(_PREFIX) : -len(_SUFFIX)]  # .../workflows/predict is not predict
             or scope["method"] != "POST"
         ):
             return await self.app(scope, receive, send)

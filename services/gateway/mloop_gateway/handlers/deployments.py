@@ -1,4 +1,6 @@
-"""Deployments (the scheduler owns them): promote, roll back, A/B and shadow tests, and reads.
+"""Deployments (the scheduler owns them): promote, roll back, A/B and shadow tests, and reads:
+the state, its history, the tests with their per-arm results, and the deployment policy's
+decisions.
 
 A change is checked here against the current state, so users hear 404/409/422 at once, then sent
 to the scheduler as a command through the outbox, in the transaction that records it in the audit
@@ -9,12 +11,14 @@ decided one at a time here.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from mloop_common import outbox
-from mloop_common.db import serving_reads
+from mloop_common import ab_stats, outbox
+from mloop_common.db import policy, serving_reads
+from mloop_common.db.labelled import labelled
 from mloop_common.db.models import ApiKey
 from mloop_common.db.paging import Position
 from mloop_common.db.serving import ABTest, DeploymentChange
@@ -23,8 +27,10 @@ from mloop_common.keyring import Grant
 from mloop_common.messages.commands import EndABTest, PromoteModel, RollbackModel, StartABTest
 from mloop_common.messages.envelope import Message
 from mloop_common.messages.events import DeploymentState
+from mloop_common.ml.live import live_metrics
 from mloop_common.ml.metrics import task_metrics
 from mloop_common.problems import Problem, invalid, not_found
+from mloop_common.settings import Settings
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -421,12 +427,30 @@ async def ab_tests_page(
         )
 
 
+@dataclass(frozen=True)
+class ArmResults:
+    """One arm's labelled predictions while the test ran (the latest `ab_max_samples`): how
+    many, and their live primary metric."""
+
+    labelled: int
+    primary_value: float | None
+
+
+@dataclass(frozen=True)
+class ABTestView:
+    test: ABTest
+    counts: dict[tuple[str, uuid.UUID], int]
+    arms: dict[str, ArmResults]
+    comparison: ab_stats.Comparison | None  # None before any feedback
+
+
 async def ab_test_detail(
     gw: Gateway, grant: Grant, scenario_id: uuid.UUID, test_id: uuid.UUID
-) -> tuple[ABTest, dict[tuple[str, uuid.UUID], int]]:
-    """The test and its logged predictions per (arm, model) while it ran."""
+) -> ABTestView:
+    """The test, its logged predictions per (arm, model) while it ran, and its arms compared
+    on the feedback so far, as the scheduler's policy compares them."""
     async with gw.db.transaction() as session:
-        await scenarios.load(session, grant, scenario_id)
+        scenario = await scenarios.load(session, grant, scenario_id)
         test = await serving_reads.ab_test(session, scenario_id, test_id)
         if test is None:
             raise not_found("A/B test", test_id)
@@ -437,7 +461,76 @@ async def ab_test_detail(
             since=test.started_at,
             until=test.ended_at,
         )
-    return test, counts
+        challenger_arm = "shadow" if test.mode == "shadow" else serving_reads.CHALLENGER
+        found = {}
+        for name, arm, model_id in (
+            ("champion", serving_reads.CHAMPION, test.champion_model_id),
+            ("challenger", challenger_arm, test.challenger_model_id),
+        ):
+            rows = await labelled(
+                session,
+                scenario_id,
+                model_id=model_id,
+                arm=arm,
+                since=test.started_at,
+                until=test.ended_at,
+                last=gw.settings.ab_max_samples,
+            )
+            found[name] = ([r.output for r in rows], [r.actual for r in rows])
+    arms, comparison = await asyncio.to_thread(
+        _compare, scenario.task_type, test, found, gw.settings
+    )
+    return ABTestView(test, counts, arms, comparison)
+
+
+def _compare(
+    task_type: str,
+    test: ABTest,
+    found: dict[str, tuple[list[Any], list[Any]]],
+    settings: Settings,
+) -> tuple[dict[str, ArmResults], ab_stats.Comparison | None]:
+    arms = {}
+    for name, (outputs, actuals) in found.items():
+        value = None
+        if outputs:
+            try:
+                live = live_metrics(task_type, outputs, actuals)
+                value = live.metrics.get(test.primary_metric or "")
+            except ValueError:  # feedback of another kind than the labels: no metric
+                value = None
+        arms[name] = ArmResults(len(outputs), value)
+    if not any(outputs for outputs, _ in found.values()):
+        return arms, None
+    comparison = ab_stats.compare_arms(
+        task_type,
+        test.primary_metric,
+        found["champion"],
+        found["challenger"],
+        alpha=settings.ab_alpha,
+        min_samples=test.min_samples,
+        max_samples=settings.ab_max_samples,
+    )
+    return arms, comparison
+
+
+# --- the deployment policy's decisions -------------------------------------------------------
+
+
+async def decisions_page(
+    gw: Gateway,
+    grant: Grant,
+    scenario_id: uuid.UUID,
+    *,
+    limit: int,
+    after: Position | None,
+    decision: str | None,
+    model_id: uuid.UUID | None,
+) -> list[policy.DeploymentDecision]:
+    async with gw.db.transaction() as session:
+        await scenarios.load(session, grant, scenario_id)
+        return await policy.decisions_page(
+            session, scenario_id, limit=limit, after=after, decision=decision, model_id=model_id
+        )
 
 
 def _str(value: object | None) -> str | None:

@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from mloop_common.db.catalog import DatasetVersion, FeatureSet, Scenario
+from mloop_common.features import check_feature_set, usable_features
 from mloop_common.keyring import Grant
 from mloop_common.problems import Problem, invalid
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mloop_gateway.context import Gateway
-from mloop_gateway.domain.features import check_feature_set, usable_features
 from mloop_gateway.handlers import audit, scenarios
 
 

@@ -13,6 +13,7 @@ from mloop_common.db.paging import Position
 from mloop_common.db.run_specs import build_spec
 from mloop_common.db.training import Experiment, RunLog, RunRequest
 from mloop_common.db.training_reads import RunView, get_run, latest_runs, log_lines, page_runs
+from mloop_common.features import usable_features
 from mloop_common.keyring import Grant
 from mloop_common.messages.commands import TrainModel
 from mloop_common.problems import Problem, not_found
@@ -21,7 +22,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mloop_gateway.context import SERVICE, Gateway
-from mloop_gateway.domain.features import usable_features
 from mloop_gateway.handlers import audit, configs, experiments, feature_sets, scenarios
 
 QUICK = "auto"

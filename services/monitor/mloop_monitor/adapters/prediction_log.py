@@ -1,15 +1,17 @@
 """The prediction log in Postgres: daily partitions made on demand, one statement per message.
 
-`Partitions` remembers the days whose partition exists, so the hot path issues no DDL once a
-day has been seen. `store` writes a whole message's rows with one `INSERT ... SELECT FROM
-unnest(...)` in the transaction that records the message as processed; ON CONFLICT on the
-primary key makes a record sent twice (in two messages) harmless too.
+`Partitions` remembers the days whose partition exists (of the prediction and the feedback log),
+so the hot path issues no DDL once a day has been seen. `store` writes a whole message's rows
+with one `INSERT ... SELECT FROM unnest(...)` in the transaction that records the message as
+processed; ON CONFLICT on the primary key makes a record sent twice (in two messages) harmless
+too.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 
 from mloop_common.db.engine import Database
@@ -18,7 +20,7 @@ from mloop_common.delivery import first_delivery
 from sqlalchemy import delete, text
 from sqlalchemy.exc import DBAPIError
 
-from mloop_monitor.domain.partitions import DayPartition, day_of
+from mloop_monitor.domain.partitions import PARENTS, PREDICTIONS, DayPartition, day_of
 from mloop_monitor.domain.prediction_log import LogRow
 
 NO_PARTITION = "23514"  # check_violation: "no partition of relation ... found for row"
@@ -44,22 +46,46 @@ INSERT = text(
 
 
 class Partitions:
-    """The daily partitions known to exist (in this process)."""
+    """The daily partitions known to exist (in this process), of either log.
 
-    def __init__(self) -> None:
-        self._known: set[date] = set()
+    It also remembers when this process last wrote to each (`touched`): retention leaves a
+    partition written within its grace period for a later sweep (see `recently_written`), so
+    late rows of an expired day (a replay, a backlog) stay readable a while rather than vanish
+    under their writer; they go at a later sweep.
+    """
 
-    async def ensure(self, db: Database, days: Iterable[date]) -> None:
-        for day in sorted(set(days) - self._known):
-            await _create(db, DayPartition(day))
-            self._known.add(day)
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._known: set[tuple[str, date]] = set()
+        self._touched: dict[tuple[str, date], float] = {}
+        self._clock = clock
 
-    def forget(self, days: Iterable[date] | None = None) -> None:
-        """Stop trusting the memory (all days, or some): a partition was dropped meanwhile."""
+    async def ensure(
+        self, db: Database, days: Iterable[date], *, parent: str = PREDICTIONS
+    ) -> None:
+        now = self._clock()
+        wanted = {(parent, day) for day in days}
+        for key in wanted:
+            self._touched[key] = now
+        for key in sorted(wanted - self._known):
+            await _create(db, DayPartition(key[1], key[0]))
+            self._known.add(key)
+
+    def forget(self, days: Iterable[date] | None = None, *, parent: str | None = None) -> None:
+        """Stop trusting the memory (all days, or some; of one parent or both): a partition was
+        dropped meanwhile."""
         if days is None:
-            self._known.clear()
+            forgotten = {key for key in self._known if parent is None or key[0] == parent}
         else:
-            self._known.difference_update(days)
+            parents = PARENTS if parent is None else (parent,)
+            forgotten = {(name, day) for name in parents for day in days}
+        self._known.difference_update(forgotten)
+        for key in forgotten:
+            self._touched.pop(key, None)
+
+    def recently_written(self, partition: DayPartition, *, within: float) -> bool:
+        """Whether this process wrote to the partition in the last `within` seconds."""
+        at = self._touched.get((partition.parent, partition.day))
+        return at is not None and self._clock() - at < within
 
 
 async def _create(db: Database, partition: DayPartition) -> None:
@@ -96,7 +122,7 @@ async def store(
     except DBAPIError as error:
         if getattr(error.orig, "sqlstate", None) != NO_PARTITION:
             raise
-    partitions.forget(days)  # dropped since we made it (retention): make it again
+    partitions.forget(days, parent=PREDICTIONS)  # dropped since we made it (retention): again
     await partitions.ensure(db, days)
     return await _insert(db, scenario_id, rows, consumer=consumer, event_id=event_id)
 

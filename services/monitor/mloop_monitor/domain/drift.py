@@ -36,6 +36,10 @@ from scipy.spatial.distance import jensenshannon
 SMALL_REFERENCE_ROWS = 1000
 PSI_EPSILON = 1e-4
 GRID = 2000
+KS_EXACT_MAX = 5000
+MIDPOINT_FROM = 2000
+LATTICES = (1.0, 10.0, 100.0, 1000.0)
+LATTICE_TOLERANCE = 1e-9
 OTHER = "<other>"
 
 P_VALUE_METHODS = frozenset({"ks", "chisquare"})
@@ -158,10 +162,10 @@ def _numeric(
     bins = profile.get("bins")
     if not bins or not profile.get("quantiles"):
         return _no_verdict(method, "the reference has no values")
-    current = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-    current = current[np.isfinite(current)]
+    current = _numbers(values)
     if not len(current):
         return _no_verdict(method, "no values in the current window")
+    ordered = np.sort(current)
     edges = np.asarray(bins["edges"], dtype=float)
     counts = np.asarray(bins["counts"], dtype=float)
     total = counts.sum()
@@ -169,12 +173,23 @@ def _numeric(
     cumulative = np.concatenate([[0.0], np.cumsum(counts)]) / total
     cumulative[-1] = 1.0
     points = _points(profile["quantiles"], zip(edges, cumulative, strict=True))
-    # np.histogram's convention: a value on an inner edge belongs to the bin on its right.
-    where = np.searchsorted(edges[1:-1], current, side="right")
-    psi = _psi(counts / total, np.bincount(where, minlength=len(counts)) / len(current))
-    others = _distribution_tests(points, current, total, profile.get("std"), profile.get("mean"))
+    # np.histogram's convention: a value on an inner edge belongs to the bin on its right, so
+    # the window's values below each inner edge close the bins on its left.
+    below = np.searchsorted(ordered, edges[1:-1], side="left")
+    window_bins = np.diff(np.concatenate([[0], below, [len(ordered)]]))
+    psi = _psi(counts / total, window_bins / len(ordered))
+    others = _distribution_tests(points, ordered, total, profile.get("std"), profile.get("mean"))
     others["psi"] = psi
     return _decide(method, others, limits)
+
+
+def _numbers(values: pd.Series) -> np.ndarray:
+    """The finite numbers of `values` (others are ignored)."""
+    if pd.api.types.is_float_dtype(values.dtype) or pd.api.types.is_integer_dtype(values.dtype):
+        current = values.to_numpy(dtype=float, na_value=np.nan)
+    else:
+        current = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    return current[np.isfinite(current)]
 
 
 def _points(quantiles: Mapping[str, float], extra: Any = ()) -> tuple[np.ndarray, np.ndarray]:
@@ -203,66 +218,145 @@ def _cdf(points: tuple[np.ndarray, np.ndarray], x: np.ndarray, *, left: bool) ->
     return np.where(index < 0, 0.0, np.where(index >= last, 1.0, inside))
 
 
-def _ks(points: tuple[np.ndarray, np.ndarray], current: np.ndarray) -> float:
-    """sup |F_current - F_reference|, exact with ties in the window and atoms in the
-    reference: both CDFs are monotone and the reference is continuous between its points, so
-    the supremum is reached at a limit at a window value or a reference point."""
-    at = np.union1d(current, points[0])
-    ordered = np.sort(current)
+def _ks(points: tuple[np.ndarray, np.ndarray], ordered: np.ndarray) -> float:
+    """sup |F_current - F_reference| for the sorted window `ordered`, exact with ties in the
+    window and atoms in the reference: both CDFs are monotone and the reference is continuous
+    between its points, so the supremum is reached at a limit at a window value or a
+    reference point."""
     n = len(ordered)
-    right = np.searchsorted(ordered, at, side="right") / n
-    left = np.searchsorted(ordered, at, side="left") / n
+    last = np.flatnonzero(np.concatenate([ordered[1:] != ordered[:-1], [True]]))
+    distinct = ordered[last]
+    right = (last + 1) / n
+    left = np.concatenate([[0.0], right[:-1]])
+    at = points[0]
+    at_right = np.searchsorted(ordered, at, side="right") / n
+    at_left = np.searchsorted(ordered, at, side="left") / n
+    # The reference CDF is continuous and linear between its points (np.interp, fast); at a
+    # point it may jump (an atom), so both its limits are taken there.
+    reference_right = np.interp(distinct, at, points[1])
+    reference_left = reference_right.copy()
+    atoms = np.isin(distinct, at)
+    reference_right[atoms] = _cdf(points, distinct[atoms], left=False)
+    reference_left[atoms] = _cdf(points, distinct[atoms], left=True)
     return float(
         max(
-            np.max(np.abs(right - _cdf(points, at, left=False))),
-            np.max(np.abs(left - _cdf(points, at, left=True))),
+            np.max(np.abs(right - reference_right)),
+            np.max(np.abs(left - reference_left)),
+            np.max(np.abs(at_right - _cdf(points, at, left=False))),
+            np.max(np.abs(at_left - _cdf(points, at, left=True))),
         )
     )
+
+
+def _wasserstein(
+    points: tuple[np.ndarray, np.ndarray], ordered: np.ndarray, reference_count: float
+) -> float:
+    """The Wasserstein-1 distance between the sorted window and the reference distribution:
+    the integral over u in [0, 1] of |Q_window(u) - Q_reference(u)|, piece by piece between
+    the window's steps and the reference's known points (exact where the reference quantile is
+    linear, and on pieces of at most 1/n in its tails); from MIDPOINT_FROM values, the
+    midpoint rule on the window's steps."""
+    probs = points[1]
+    n = len(ordered)
+    if n >= MIDPOINT_FROM:  # pieces of 1/n: the midpoint rule is as good and cheaper
+        middle = (np.arange(n) + 0.5) / n
+        return float(np.mean(np.abs(ordered - _quantile(points, middle, reference_count))))
+    cuts = np.union1d(np.arange(n + 1) / n, probs)
+    low, high = cuts[:-1], cuts[1:]
+    step = np.minimum(((low + high) * (n / 2)).astype(np.int64), n - 1)
+    window = ordered[step]
+    reference = _quantile(points, cuts, reference_count)
+    at_low = window - reference[:-1]
+    at_high = window - reference[1:]
+    size_low, size_high = np.abs(at_low), np.abs(at_high)
+    same_side = at_low * at_high >= 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        crossing = (at_low**2 + at_high**2) / (2 * (size_low + size_high))
+    area = np.where(same_side, (size_low + size_high) / 2, crossing)
+    return float(np.sum(area * (high - low)))
+
+
+def _quantile(points: tuple[np.ndarray, np.ndarray], u: np.ndarray, count: float) -> np.ndarray:
+    """The reference quantile function at `u`: linear between known points, but exponential in
+    the two tails (beyond the 1% and 99% quantiles, out to the minimum and the maximum), where
+    a straight line to an extreme value of a skewed column would spread the last percent far
+    too thinly (a log-normal column then "drifts" from itself). The tail's scale puts the
+    extreme at the rank it holds among `count` reference values."""
+    values, probs = points
+    found = np.interp(u, probs, values)
+    inner = np.flatnonzero((probs > 0) & (probs < 1))
+    if not len(inner) or count < 2:
+        return found
+    floor = 0.5 / count
+    lower_p, lower_v = probs[inner[0]], values[inner[0]]
+    upper_p, upper_v = probs[inner[-1]], values[inner[-1]]
+    if values[-1] > upper_v and upper_p * count < count - 1:
+        scale = (values[-1] - upper_v) / math.log((1 - upper_p) * count)
+        top = u > upper_p
+        depth = np.log((1 - upper_p) / np.maximum(1 - u[top], floor))
+        found[top] = np.minimum(upper_v + scale * depth, values[-1])
+    if values[0] < lower_v and lower_p * count > 1:
+        scale = (lower_v - values[0]) / math.log(lower_p * count)
+        bottom = u < lower_p
+        depth = np.log(lower_p / np.maximum(u[bottom], floor))
+        found[bottom] = np.maximum(lower_v - scale * depth, values[0])
+    return found
+
+
+def _ks_pvalue(statistic: float, effective: int) -> float:
+    """P(D >= statistic) for a two-sample test of effective size `effective`: the exact
+    distribution up to KS_EXACT_MAX (SciPy's kstwo, slow for large sizes), then the Kolmogorov
+    limit with Stephens' correction (off by under 1e-3 there)."""
+    if effective <= KS_EXACT_MAX:
+        return float(stats.kstwo.sf(statistic, effective))
+    root = math.sqrt(effective)
+    return float(stats.kstwobign.sf(statistic * (root + 0.12 + 0.11 / root)))
 
 
 def _integral_distances(
     points: tuple[np.ndarray, np.ndarray], current: np.ndarray
 ) -> tuple[float, float]:
-    """KS and Wasserstein distances for integer values, where the reference's atoms make a
-    linear interpolation wrong: each known point (v, q) only bounds the reference CDF (F(k) >= q
-    when v < k + 1, F(k) <= q when v > k), and the distances are those from the window's CDF
-    to that band (so conservative: never larger than to the true reference)."""
+    """KS and Wasserstein distances for integer values (`current` sorted), where the
+    reference's atoms make a linear interpolation wrong: each known point (v, q) only bounds
+    the reference CDF (F(k) >= q when v < k + 1, F(k) <= q when v > k), and the distances are
+    those from the window's CDF to that band (so conservative: never larger than to the true
+    reference)."""
     values, probs = points
     at = np.union1d(current, np.union1d(np.floor(values), np.ceil(values)))
     low_index = np.searchsorted(values, at + 1, side="left") - 1
     low = np.where(low_index >= 0, probs[np.clip(low_index, 0, None)], 0.0)
     high_index = np.searchsorted(values, at, side="right")
     high = np.where(high_index < len(values), probs[np.minimum(high_index, len(values) - 1)], 1.0)
-    empirical = np.searchsorted(np.sort(current), at, side="right") / len(current)
+    empirical = np.searchsorted(current, at, side="right") / len(current)
     gap = np.maximum(0.0, np.maximum(empirical - high, low - empirical))
     return float(gap.max()), float(np.sum(gap[:-1] * np.diff(at)))
 
 
 def _distribution_tests(
     points: tuple[np.ndarray, np.ndarray],
-    current: np.ndarray,
+    ordered: np.ndarray,
     reference_count: float,
     reference_std: float | None,
     reference_mean: float | None,
 ) -> dict[str, float | None]:
+    """KS (statistic and p-value) and the normalised Wasserstein distance of the sorted window
+    `ordered` against the reference CDF through `points`."""
     values, probs = points
-    grid = np.interp((np.arange(GRID) + 0.5) / GRID, probs, values)
-    # Integer data (quantiles of integers may fall between two of them): both ends and most
-    # known points of the reference are integers, and so is every value of the window.
-    whole = values == np.round(values)
-    integral = bool(whole[0] and whole[-1] and whole.mean() >= 0.5) and bool(
-        np.all(current == np.round(current))
-    )
-    if integral:
-        statistic, distance = _integral_distances(points, current)
+    scale = _lattice(values, ordered)
+    if scale is not None:
+        statistic, distance = _integral_distances((values * scale, probs), ordered * scale)
+        distance /= scale
     else:
-        statistic = _ks(points, current)
-        distance = float(stats.wasserstein_distance(current, grid))
+        statistic = _ks(points, ordered)
+        distance = _wasserstein(points, ordered, reference_count)
     # The reference is itself a sample of `reference_count` values: the p-value is that of a
     # two-sample test, with the effective size n*m/(n+m).
-    n, m = len(current), max(float(reference_count), 1.0)
+    n, m = len(ordered), max(float(reference_count), 1.0)
     effective = max(1, round(n * m / (n + m)))
-    p_value = float(stats.kstwo.sf(statistic, effective))
+    p_value = _ks_pvalue(statistic, effective)
+    grid = None
+    if reference_std is None or reference_mean is None:
+        grid = np.interp((np.arange(GRID) + 0.5) / GRID, probs, values)
     std = float(reference_std) if reference_std is not None else float(grid.std())
     if std > 1e-12:
         normalised = distance / std
@@ -270,6 +364,26 @@ def _distribution_tests(
         mean = float(reference_mean) if reference_mean is not None else float(grid.mean())
         normalised = distance / max(abs(mean), 1.0)
     return {"ks_statistic": statistic, "ks_pvalue": p_value, "wasserstein": normalised}
+
+
+def _lattice(values: np.ndarray, ordered: np.ndarray) -> float | None:
+    """The scale (1, 10, 100 or 1000) that makes the data integers, if any: integers, or
+    decimals of few digits (a measure to 0.1 cm, a price in cents). Quantiles may fall between
+    two of them, so both ends and most known points of the reference must be on the lattice,
+    and every value of the window. Such data has atoms a linear interpolation gets wrong."""
+    for scale in LATTICES:
+        scaled = values * scale
+        whole = np.abs(scaled - np.round(scaled)) <= LATTICE_TOLERANCE * np.maximum(
+            1.0, np.abs(scaled)
+        )
+        if not (whole[0] and whole[-1] and whole.mean() >= 0.5):
+            continue
+        window = ordered * scale
+        if np.all(
+            np.abs(window - np.round(window)) <= LATTICE_TOLERANCE * np.maximum(1.0, np.abs(window))
+        ):
+            return scale
+    return None
 
 
 def _psi(reference: np.ndarray, current: np.ndarray) -> float:
@@ -291,17 +405,13 @@ def _categorical(
     shares = dict(profile.get("frequencies") or {})
     if not shares:
         return _no_verdict(method, "the reference has no values")
-    present = values[values.notna()]
-    if kind == "boolean":
-        flags = as_flags(present)
-        keys = np.where(flags == 1, "true", "false")[~np.isnan(flags)]
-    else:
-        keys = as_keys(present)
-    if not len(keys):
-        return _no_verdict(method, "no values in the current window")
     categories = list(shares)
     known = set(categories)
-    counted = Counter(str(k) if str(k) in known else OTHER for k in keys.tolist())
+    counted: Counter[str] = Counter()
+    for key, count in _key_counts(kind, values).items():
+        counted[key if key in known else OTHER] += count
+    if not counted:
+        return _no_verdict(method, "no values in the current window")
     observed = np.array([counted[c] for c in categories] + [counted[OTHER]], dtype=float)
     expected_share = np.array(
         [float(shares[c]) for c in categories] + [float(profile.get("other") or 0.0)]
@@ -322,6 +432,29 @@ def _categorical(
     return _decide(method, others, limits)
 
 
+def _key_counts(kind: str, values: pd.Series) -> dict[str, int]:
+    """How often each key (the text a reference profile counts a value under) occurs among the
+    present values. Values are counted first and only the distinct ones turned into keys, so a
+    window costs one hash pass, not a Python call per value. (Counting merges values Python
+    holds equal: True with 1 and False with 0 in a column mixing both.)"""
+    distinct = values.value_counts(sort=False, dropna=True)
+    if not len(distinct):
+        return {}
+    labels = pd.Series(distinct.index.to_numpy(dtype=object), dtype=object)
+    if kind == "boolean":
+        flags = as_flags(labels)
+        keys = np.where(flags == 1, "true", "false")
+        usable = ~np.isnan(flags)
+    else:
+        keys = as_keys(labels)
+        usable = np.ones(len(keys), dtype=bool)
+    found: Counter[str] = Counter()
+    for key, count, ok in zip(keys.tolist(), distinct.tolist(), usable.tolist(), strict=True):
+        if ok:
+            found[str(key)] += int(count)
+    return found
+
+
 # --- text ----------------------------------------------------------------------------------
 
 
@@ -335,7 +468,7 @@ def _text(
     if not texts:
         return _no_verdict(method, "no values in the current window")
     tokenised = [TOKEN.findall(text.lower()) for text in texts]
-    lengths = np.array([len(tokens) for tokens in tokenised], dtype=float)
+    lengths = np.sort(np.array([len(tokens) for tokens in tokenised], dtype=float))
     points = _points(token_count["quantiles"])
     reference_texts = float(profile.get("count", 0)) * (1.0 - float(profile.get("missing", 0)))
     others = _distribution_tests(points, lengths, reference_texts, None, None)

@@ -179,9 +179,29 @@ async def complete(
                 run_id=run.id,
                 model_id=model_id,
                 metrics=result["metrics"],
+                baseline=result.get("baseline"),
             ),
         )
         await session.commit()
+
+
+async def champion(db: Database, scenario_id: uuid.UUID) -> dict[str, Any] | None:
+    """What a run needs to score the scenario's current champion on its holdout (the policy's
+    baseline): its id, task, input signature and verified artifact; None without a champion."""
+    async with db.transaction() as session:
+        state = await serving_reads.deployment(session, scenario_id)
+        if state is None or state.champion_model_id is None:
+            return None
+        row = await serving_reads.scenario_model(session, scenario_id, state.champion_model_id)
+        if row is None:
+            return None
+        return {
+            "model_id": str(row.id),
+            "task_type": row.task_type,
+            "signature": row.signature,
+            "artifact_key": row.artifact_key,
+            "sha256": row.sha256,
+        }
 
 
 async def fail(

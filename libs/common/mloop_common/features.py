@@ -1,4 +1,5 @@
-"""Whether a feature set can serve its scenario's task (pure)."""
+"""Whether a feature set can serve its scenario's task, and which columns can be features (pure;
+shared by the gateway, which checks feature sets, and the scheduler, which builds workflow runs)."""
 
 from __future__ import annotations
 

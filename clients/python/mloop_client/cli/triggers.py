@@ -1,0 +1,187 @@
+"""`mloop triggers list|create|delete|firings`: what retrains a scenario's champion by itself.
+
+`create` builds the config from the options of its kind (`--cron`/`--timezone` for schedule,
+`--feature`/`--min-share` for drift, `--metric`/`--comparison`/`--threshold`/`--min-feedback`
+for performance, `--path` for new_data), or takes it whole as `--config JSON`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from mloop_client._paths import given
+from mloop_client.cli import render
+from mloop_client.cli.session import session
+
+app = typer.Typer(
+    help="Retraining triggers (schedule, drift, performance, new data) and their firings.",
+    no_args_is_help=True,
+)
+
+ScenarioId = Annotated[str, typer.Argument(help="The scenario's id.")]
+TriggerId = Annotated[str, typer.Argument(help="The trigger's id.")]
+
+TRIGGER_FIELDS = [
+    ("ID", "id"),
+    ("Name", "name"),
+    ("Kind", "kind"),
+    ("Config", "config"),
+    ("Cooldown (s)", "cooldown_seconds"),
+    ("Enabled", "enabled"),
+    ("Created", "created_at"),
+    ("Last fired", "last_fired_at"),
+    ("Next slot", "next_fire_at"),
+]
+
+
+def config_of(
+    kind: str,
+    *,
+    config: str | None,
+    cron: str | None = None,
+    timezone: str | None = None,
+    features: list[str] | None = None,
+    min_share: float | None = None,
+    metric: str | None = None,
+    comparison: str | None = None,
+    threshold: float | None = None,
+    min_feedback: int | None = None,
+    path: str | None = None,
+) -> dict[str, Any]:
+    """The config from `--config` JSON, or from the options (the gateway checks it)."""
+    if config is not None:
+        try:
+            parsed = json.loads(config)
+        except json.JSONDecodeError as error:
+            raise typer.BadParameter(f"--config is not JSON: {error}") from None
+        if not isinstance(parsed, dict):
+            raise typer.BadParameter("--config must be a JSON object")
+        return parsed
+    by_kind = {
+        "schedule": given(cron=cron, timezone=timezone),
+        "drift": given(features=features or None, min_share=min_share),
+        "performance": given(
+            metric=metric, comparison=comparison, threshold=threshold, min_feedback=min_feedback
+        ),
+        "new_data": given(path=path),
+    }
+    return by_kind.get(kind, {})
+
+
+@app.command("list")
+def list_(ctx: typer.Context, scenario_id: ScenarioId) -> None:
+    """List the scenario's triggers with their latest firing."""
+    s = session(ctx)
+    found = s.client.list_triggers(scenario_id)
+    s.emit(found, lambda: s.out.print(_triggers(found["items"])))
+
+
+def _triggers(items: list[dict[str, Any]]) -> Any:
+    return render.listing(
+        f"Triggers ({len(items)})",
+        ["ID", "Name", "Kind", "Config", "Enabled", "Last firing", "Outcome"],
+        (
+            [
+                item["id"],
+                item["name"],
+                item["kind"],
+                json.dumps(item.get("config") or {}),
+                "yes" if item.get("enabled") else "no",
+                render.when((item.get("last_firing") or {}).get("at")),
+                (item.get("last_firing") or {}).get("outcome"),
+            ]
+            for item in items
+        ),
+    )
+
+
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    scenario_id: ScenarioId,
+    name: Annotated[str, typer.Argument(help="A name for the trigger.")],
+    kind: Annotated[str, typer.Option(help="schedule, drift, performance or new_data.")],
+    config: Annotated[str | None, typer.Option(help="The whole config as JSON.")] = None,
+    cron: Annotated[str | None, typer.Option(help="schedule: 5 or 6 cron fields.")] = None,
+    timezone: Annotated[str | None, typer.Option(help="schedule: IANA time zone.")] = None,
+    feature: Annotated[
+        list[str] | None, typer.Option("--feature", help="drift: a feature; repeat for several.")
+    ] = None,
+    min_share: Annotated[float | None, typer.Option(help="drift: share of features.")] = None,
+    metric: Annotated[str | None, typer.Option(help="performance: the live metric.")] = None,
+    comparison: Annotated[str | None, typer.Option(help="performance: lt, le, gt or ge.")] = None,
+    threshold: Annotated[float | None, typer.Option(help="performance: the threshold.")] = None,
+    min_feedback: Annotated[
+        int | None, typer.Option(help="performance: labelled predictions needed.")
+    ] = None,
+    path: Annotated[str | None, typer.Option(help="new_data: the data path to watch.")] = None,
+    cooldown: Annotated[
+        float | None, typer.Option(help="Seconds before it may start another retrain.")
+    ] = None,
+    disabled: Annotated[bool, typer.Option("--disabled", help="Create it switched off.")] = False,
+) -> None:
+    """Create a trigger."""
+    s = session(ctx)
+    body = config_of(
+        kind,
+        config=config,
+        cron=cron,
+        timezone=timezone,
+        features=feature,
+        min_share=min_share,
+        metric=metric,
+        comparison=comparison,
+        threshold=threshold,
+        min_feedback=min_feedback,
+        path=path,
+    )
+    created = s.client.create_trigger(
+        scenario_id,
+        name,
+        kind,
+        body,
+        cooldown_seconds=cooldown,
+        enabled=False if disabled else None,
+    )
+    s.emit(created, lambda: s.out.print(render.details("Trigger created", created, TRIGGER_FIELDS)))
+
+
+@app.command("delete")
+def delete(ctx: typer.Context, scenario_id: ScenarioId, trigger_id: TriggerId) -> None:
+    """Delete a trigger and its firings (retrains it started go on)."""
+    s = session(ctx)
+    s.client.delete_trigger(scenario_id, trigger_id)
+    s.emit({"deleted": trigger_id}, lambda: s.say(f"Deleted trigger {trigger_id}."))
+
+
+@app.command("firings")
+def firings(
+    ctx: typer.Context,
+    scenario_id: ScenarioId,
+    trigger_id: TriggerId,
+    limit: Annotated[int, typer.Option(min=1, max=200, help="How many, newest first.")] = 20,
+) -> None:
+    """The trigger's latest firings: when, why, and what came of it."""
+    s = session(ctx)
+    page = s.client.list_firings(scenario_id, trigger_id, limit=limit)
+    s.emit(page, lambda: s.out.print(_firings(page["items"])))
+
+
+def _firings(items: list[dict[str, Any]]) -> Any:
+    return render.listing(
+        f"Firings ({len(items)})",
+        ["At", "Outcome", "Reason", "Run", "Note"],
+        (
+            [
+                render.when(item.get("at")),
+                item.get("outcome"),
+                item.get("reason"),
+                item.get("run_id"),
+                (item.get("detail") or {}).get("note"),
+            ]
+            for item in items
+        ),
+    )
