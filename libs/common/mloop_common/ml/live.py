@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from mloop_common.ml.preprocessing import as_flag
 from mloop_common.ml.scoring import (
     anomaly_metrics,
     classification_metrics,
@@ -46,20 +47,10 @@ def live_metrics(
     pairs, unreadable = _readable(task_type, outputs, actuals)
     if not pairs:
         return LiveMetrics({}, 0, unreadable)
+    if task_type in CLASSIFIERS:
+        return _classification(pairs, unreadable, labels)
     predicted = [p for p, _ in pairs]
     observed = [a for _, a in pairs]
-    if task_type in CLASSIFIERS:
-        known = list(labels) or sorted({*observed, *[p["prediction"] for p in predicted]}, key=str)
-        by_key = {_key(label): label for label in known}
-        observed = [by_key.get(_key(actual), actual) for actual in observed]
-        proba = _probabilities(predicted, known)
-        metrics, details = classification_metrics(
-            np.asarray(observed, dtype=object),
-            np.asarray([p["prediction"] for p in predicted], dtype=object),
-            proba,
-            known,
-        )
-        return LiveMetrics(metrics, len(pairs), unreadable, details)
     if task_type == "regression":
         values = np.asarray([p["prediction"] for p in predicted], dtype=float)
         return LiveMetrics(regression_metrics(np.asarray(observed), values), len(pairs), unreadable)
@@ -87,7 +78,7 @@ def outcomes(task_type: str, outputs: Sequence[Any], actuals: Sequence[Any]) -> 
     if task_type == "anomaly_detection":
         return [float(bool(p["prediction"]) == a) for p, a in pairs]
     if task_type in CLASSIFIERS:
-        return [float(_key(p["prediction"]) == _key(a)) for p, a in pairs]
+        return [float(_same_label(p["prediction"], a)) for p, a in pairs]
     raise ValueError(f"{task_type} has no per-prediction outcome")
 
 
@@ -143,9 +134,46 @@ def _readable(
     return pairs, unreadable
 
 
-def _key(value: Any) -> str:
-    """Labels compare by their text, so feedback `1` matches a label logged as "1"."""
+def _key(value: Any, flags: bool) -> str:
+    """Labels compare by their text, so feedback `1` matches a label logged as "1". When the
+    labels are booleans (a yes/no column is read as one), feedback is read as a flag too, so
+    "yes", "Y", 1 and true all match the label True."""
+    if flags and (flag := as_flag(value)) is not None:
+        return str(flag).lower()
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _classification(
+    pairs: list[tuple[Any, Any]], unreadable: int, labels: Sequence[Any]
+) -> LiveMetrics:
+    known = list(labels) or sorted(
+        {*(a for _, a in pairs), *(p["prediction"] for p, _ in pairs)}, key=str
+    )
+    if any(isinstance(label, bool) for label in known):
+        # A yes/no column is read as booleans: so are the predictions and the feedback on them;
+        # feedback that is no flag cannot be scored against them.
+        flags = [(as_flag(p["prediction"]), as_flag(a)) for p, a in pairs]
+        kept = [(p, a, f) for (p, a), f in zip(pairs, flags, strict=True) if None not in f]
+        unreadable += len(pairs) - len(kept)
+        if not kept:
+            return LiveMetrics({}, 0, unreadable)
+        observed = np.asarray([f[1] for _, _, f in kept], dtype=bool)
+        answered = np.asarray([f[0] for _, _, f in kept], dtype=bool)
+        outputs = [p for p, _, _ in kept]
+    else:
+        by_key = {_key(label, False): label for label in known}
+        observed = np.asarray([by_key.get(_key(a, False), a) for _, a in pairs], dtype=object)
+        answered = np.asarray([p["prediction"] for p, _ in pairs], dtype=object)
+        outputs = [p for p, _ in pairs]
+    metrics, details = classification_metrics(
+        observed, answered, _probabilities(outputs, known), known
+    )
+    return LiveMetrics(metrics, len(outputs), unreadable, details)
+
+
+def _same_label(predicted: Any, actual: Any) -> bool:
+    flags = isinstance(predicted, bool)
+    return _key(predicted, flags) == _key(actual, flags)
 
 
 def _probabilities(outputs: Sequence[dict[str, Any]], labels: list[Any]) -> np.ndarray | None:

@@ -42,12 +42,20 @@ def as_flags(values: pd.Series) -> np.ndarray:
         return values.astype("float64").to_numpy()
     out = np.full(len(values), np.nan)
     for position, value in enumerate(values.to_numpy(dtype=object)):
-        if isinstance(value, (bool, np.bool_)):
-            out[position] = float(value)
-        elif value is not None and value is not pd.NA:
-            text = str(value).strip().lower()
-            out[position] = 1.0 if text in _TRUE else 0.0 if text in _FALSE else np.nan
+        flag = as_flag(value)
+        if flag is not None:
+            out[position] = float(flag)
     return out
+
+
+def as_flag(value: Any) -> bool | None:
+    """One value read as a flag: a boolean, 0/1 or one of the usual words; None otherwise."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if value is None or value is pd.NA:
+        return None
+    text = str(value).strip().lower()
+    return True if text in _TRUE else False if text in _FALSE else None
 
 
 def as_datetimes(values: pd.Series) -> pd.Series:
