@@ -7,7 +7,7 @@ export UV_PYTHON_DOWNLOADS := never
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 RUN := $(UV) run --locked --no-sync
 
-.PHONY: install run test test-unit lint format bench bench-tools
+.PHONY: install run test test-unit lint format bench bench-tools browser
 
 $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv $(CURDIR)/.tools
@@ -19,8 +19,14 @@ install: $(UV)
 run: install
 	$(RUN) python -m mloop_common.localstack
 
-test: install
+test: install browser
 	$(RUN) python -m pytest $(PYTEST_ARGS)
+
+# The dashboard's browser tests drive Debian's Chromium (with CJK fonts, for the Korean pages'
+# screenshots); installed when missing and running as root (elsewhere those tests skip, saying why).
+browser:
+	@[ "$$(id -u)" != 0 ] || dpkg -s chromium fonts-noto-cjk >/dev/null 2>&1 || \
+		{ apt-get update -q && apt-get install -y -q chromium fonts-noto-cjk; }
 
 test-unit: install
 	$(RUN) python -m pytest tests/unit $(PYTEST_ARGS)

@@ -1,8 +1,10 @@
 """Test layers: tests/unit (pure and in-memory), tests/integration (real local broker, Postgres,
-moto's S3 server), tests/e2e (the real `make run` path). The summary prints time per layer."""
+moto's S3 server), tests/browser (the dashboard in headless Chromium against the local test
+stack), tests/e2e (the real `make run` path). The summary prints time per layer."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 
 import pytest
@@ -27,7 +29,7 @@ def _layer(nodeid: str) -> str:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         layer = _layer(item.nodeid)
-        if layer in ("integration", "e2e"):
+        if layer in ("integration", "browser", "e2e"):
             item.add_marker(getattr(pytest.mark, layer))
 
 
@@ -39,7 +41,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
     terminalreporter.section("time per layer")
-    for layer in ("unit", "integration", "e2e", "other"):
+    for layer in ("unit", "integration", "browser", "e2e", "other"):
         if _layer_counts.get(layer):
             terminalreporter.write_line(
                 f"{layer:<12} {_layer_counts[layer]:>4} tests {_layer_seconds[layer]:>8.1f} s"
@@ -53,3 +55,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytes
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef, request: pytest.FixtureRequest) -> object:
+    """Set up session fixtures outside the sync Playwright of the browser tests.
+
+    Playwright's sync API keeps its event loop marked as running in this thread between calls,
+    so a session fixture first needed by a browser test (the stack's `asyncio.run`) would find
+    it and refuse to start. Session fixtures never touch Playwright; hide its loop meanwhile.
+    """
+    running = asyncio.events._get_running_loop()
+    if running is None or fixturedef.scope != "session":
+        return (yield)
+    asyncio.events._set_running_loop(None)
+    try:
+        return (yield)
+    finally:
+        asyncio.events._set_running_loop(running)

@@ -15,11 +15,21 @@ from fastapi.routing import APIRoute
 from mloop_gateway.domain.access import POLICIES
 from mloop_gateway.entrypoints.deps import Allow
 from mloop_gateway.main import create_app
+from mloop_gateway.web.session import page_user
 
 from tests.fixtures.messaging import wait_until
 from tests.fixtures.services import RunningGateway
 
 PUBLIC = {"/api/health", "/health", "/metrics", "/api/asyncapi.json", "/api/asyncapi.yaml"}
+# The dashboard's public routes: sign-in and out (which check the session themselves), the
+# language switch and static files. Its pages depend on `PageUser` (policy "page" below).
+PUBLIC |= {
+    "/login",
+    "/logout",
+    "/lang/{code}",
+    "/static/vendor/plotly.min.js",
+    "/static/{file_path}",
+}
 ROLES = ("admin", "editor", "viewer", "predictor")
 
 
@@ -29,6 +39,8 @@ def _policy(route: APIRoute) -> str | None:
         dependency = pending.pop()
         if isinstance(dependency.call, Allow):
             return dependency.call.policy
+        if dependency.call is page_user:
+            return "page"
         pending.extend(dependency.dependencies)
     return None
 
@@ -99,6 +111,13 @@ def test_role_matrix(
             if policy is None:
                 continue
             url = _concrete(path)
+            if policy == "page":  # a page: signed-in sessions only, else to the sign-in form
+                anonymous = client.request(method, url)
+                if anonymous.status_code != 303 or not anonymous.headers["location"].startswith(
+                    "/login"
+                ):
+                    failures.append(f"{method} {path} signed out: {anonymous.status_code}")
+                continue
             body = {"json": {}} if method in ("POST", "PUT") else {}
             anonymous = client.request(method, url, **body)
             if anonymous.status_code != 401:

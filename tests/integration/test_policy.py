@@ -368,3 +368,76 @@ async def test_a_champion_that_does_worse_live_is_rolled_back_on_probation(
     latest = deployment(client, sid)["history"][0]
     assert (latest["action"], latest["reason"]) == ("rollback", "probation")
     assert latest["model_id"] == old
+
+
+TRAIN_AND_DEPLOY = """\
+steps:
+  - name: train
+    type: model_training
+    config: {algorithm: logistic_regression, target: label}
+  - name: gate
+    type: evaluation
+    needs: [train]
+    config: {gates: ["accuracy >= 0"]}
+  - name: deploy
+    type: deployment
+    needs: [gate]
+"""
+TRAIN_ONLY = """\
+steps:
+  - name: train
+    type: model_training
+    config: {algorithm: logistic_regression, target: label}
+"""
+
+
+def run_workflow(client: httpx.Client, sid: str, source: str) -> dict[str, Any]:
+    """Define the train workflow, run it, and wait for the run to end."""
+    defined = client.post(f"/api/scenarios/{sid}/workflows/train", json={"yaml": source})
+    assert defined.status_code == 201, defined.text
+    started = client.post(f"/api/scenarios/{sid}/workflows/train/runs")
+    assert started.status_code == 202, started.text
+    run_id = started.json()["id"]
+
+    def ended() -> dict[str, Any] | None:
+        answer = client.get(f"/api/scenarios/{sid}/workflow-runs/{run_id}")
+        if answer.status_code == 404:  # not taken on by the scheduler yet
+            return None
+        assert answer.status_code == 200, answer.text
+        return answer.json() if answer.json()["status"] != "running" else None
+
+    return wait_until(f"workflow run {run_id} to end", ended)
+
+
+@pytest.mark.usefixtures("diagnose")
+def test_a_workflows_deployment_step_decides_on_its_model_not_the_policy(
+    client: httpx.Client,
+) -> None:
+    """Under `ab_test`, a model a workflow trained is its deployment step's to promote: the
+    policy starts no A/B test (which would refuse the step) and records that it left it. A
+    workflow without a deployment step leaves its model to the policy."""
+    sid, data = new_scenario(client, "ab_test", rule(300, 7))
+    first = train(client, sid, data, "first")
+    wait_until("the first model promoted", lambda: champion(client, sid) == first)
+
+    deployed = run_workflow(client, sid, TRAIN_AND_DEPLOY)
+    steps = {step["name"]: step for step in deployed["steps"]}
+    assert deployed["status"] == "succeeded", deployed
+    model = steps["train"]["output"]["model_id"]
+    assert steps["deploy"]["output"]["promoted"] is True, steps["deploy"]
+    left = decision_on(client, sid, model, "left_as_candidate")
+    assert left["detail"]["deferred_to"] == "workflow", left
+    assert left["detail"]["workflow_run_id"] == deployed["id"]
+    assert left["detail"]["step"] == "deploy" and "deployment step 'deploy'" in left["reason"]
+    assert champion(client, sid) == model
+    state = deployment(client, sid)
+    assert state["mode"] == "single" and state["challenger"] is None
+    assert [item["decision"] for item in decisions(client, sid, model_id=model)] == [
+        "left_as_candidate"
+    ]
+
+    trained = run_workflow(client, sid, TRAIN_ONLY)
+    assert trained["status"] == "succeeded", trained
+    candidate = trained["steps"][0]["output"]["model_id"]
+    started = decision_on(client, sid, candidate, "ab_test_started")
+    assert started["policy"] == "ab_test"

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import numpy as np
@@ -197,7 +198,7 @@ def test_create_list_get_delete_and_refusals(client: httpx.Client) -> None:
         "threshold": 60.0,
         "min_feedback": 20,
     }
-    create_trigger(client, sid, name="drift", kind="drift", config={"features": ["bmi"]})
+    create_trigger(client, sid, name="drift", kind="drift", config={"min_share": 0.3})
     create_trigger(client, sid, name="new", kind="new_data")
 
     listed = client.get(url).json()["items"]
@@ -241,6 +242,99 @@ def test_create_list_get_delete_and_refusals(client: httpx.Client) -> None:
     problem(client.get(f"/api/scenarios/{uuid.uuid4()}/triggers"), 404)
     audit = client.get("/api/audit", params={"scenario_id": sid}).json()["items"]
     assert {"trigger.create", "trigger.delete"} <= {entry["action"] for entry in audit}
+
+
+def test_update_changes_a_definition_and_refuses_as_creation_does(client: httpx.Client) -> None:
+    created = client.post(
+        "/api/scenarios", json={"name": "trig-put", "task_type": "regression"}
+    ).json()
+    sid, url = created["id"], f"/api/scenarios/{created['id']}/triggers"
+    nightly = create_trigger(
+        client, sid, name="nightly", kind="schedule", config={"cron": "0 3 * * *"}
+    )
+    create_trigger(client, sid, name="other", kind="new_data")
+    at = f"{url}/{nightly['id']}"
+
+    moved = client.put(at, json={"config": {"cron": "0 4 * * *", "timezone": "Europe/Berlin"}})
+    assert moved.status_code == 200, moved.text
+    body = moved.json()
+    assert body["config"] == {"cron": "0 4 * * *", "timezone": "Europe/Berlin"}
+    assert body["name"] == "nightly" and body["enabled"] is True  # the others kept
+    next_slot = datetime.fromisoformat(body["next_fire_at"])
+    assert next_slot > datetime.now(UTC)  # the next slot after the edit, never a past one
+    assert next_slot.astimezone(ZoneInfo("Europe/Berlin")).hour == 4
+
+    off = client.put(at, json={"enabled": False, "cooldown_seconds": 60, "name": "nightly-4"})
+    assert off.status_code == 200, off.text
+    assert off.json()["enabled"] is False and off.json()["cooldown_seconds"] == 60.0
+    assert off.json()["name"] == "nightly-4"
+    assert client.get(at).json()["enabled"] is False
+    same = client.put(at, json={"kind": "schedule", "cooldown_seconds": None})
+    assert same.status_code == 200 and same.json()["cooldown_seconds"] == 5.0  # the default
+
+    def refused(body: dict[str, Any], loc: list[Any], status: int = 422) -> None:
+        found = problem(client.put(at, json=body), status)
+        if status == 422:
+            assert loc in [e["loc"] for e in found["errors"]], found
+
+    refused({"config": {"cron": "61 * * * *"}}, ["body", "config", "cron"])
+    refused({"config": {"min_share": 0.5}}, ["body", "config", "cron"])  # the kind's config
+    refused({"kind": "drift"}, ["body", "kind"])
+    refused({"kind": "sometimes"}, ["body", "kind"])
+    refused({"name": None}, ["body", "name"])
+    refused({"enabled": None}, ["body", "enabled"])
+    refused({"enabled": "maybe"}, ["body", "enabled"])
+    refused({"cooldown_seconds": -1}, ["body", "cooldown_seconds"])
+    refused({"colour": "red"}, ["body", "colour"])
+    refused({"name": "other"}, [], status=409)
+    problem(client.put(f"{url}/{uuid.uuid4()}", json={"enabled": True}), 404)
+    problem(client.put(f"/api/scenarios/{uuid.uuid4()}/triggers/{nightly['id']}", json={}), 404)
+    assert client.get(at).json()["name"] == "nightly-4"  # nothing refused was written
+
+    audit = client.get(
+        "/api/audit", params={"scenario_id": sid, "action": "trigger.update"}
+    ).json()["items"]
+    assert len(audit) == 3
+    changes = [entry["detail"]["changes"] for entry in reversed(audit)]
+    assert changes[0] == {"config": {"cron": "0 4 * * *", "timezone": "Europe/Berlin"}}
+    assert changes[1] == {"enabled": False, "cooldown_seconds": 60.0, "name": "nightly-4"}
+    assert changes[2] == {"cooldown_seconds": 5.0}
+
+
+def test_drift_features_must_be_the_scenarios(client: httpx.Client) -> None:
+    created = client.post(
+        "/api/scenarios", json={"name": "trig-features", "task_type": "classification"}
+    ).json()
+    sid, url = created["id"], f"/api/scenarios/{created['id']}/triggers"
+
+    # No data yet: no feature can be named (a share can).
+    empty = problem(
+        client.post(url, json={"name": "d", "kind": "drift", "config": {"features": ["age"]}}),
+        422,
+    )
+    assert empty["errors"][0]["loc"] == ["body", "config", "features"]
+    assert "no data" in empty["errors"][0]["msg"]
+    create_trigger(client, sid, name="share", kind="drift", config={"min_share": 0.5})
+
+    upload(client, sid, frame(1))  # age, income, city; target churn
+    named = create_trigger(
+        client, sid, name="named", kind="drift", config={"features": ["age", "city"]}
+    )
+    assert named["config"]["features"] == ["age", "city"]
+
+    def refused(features: list[str], index: str, name: str) -> None:
+        body = {"name": "bad", "kind": "drift", "config": {"features": features}}
+        errors = problem(client.post(url, json=body), 422)["errors"]
+        assert [e["loc"] for e in errors] == [["body", "config", "features", index]], errors
+        assert f"{name!r} is not a feature of the scenario" in errors[0]["msg"]
+        assert "age, city, income" in errors[0]["msg"]  # what it could have named
+
+    refused(["age", "salary"], "1", "salary")
+    refused(["churn"], "0", "churn")  # the target is not an input
+    answer = client.put(f"{url}/{named['id']}", json={"config": {"features": ["Age"]}})
+    errors = problem(answer, 422)["errors"]
+    assert errors[0]["loc"] == ["body", "config", "features", "0"]
+    assert client.get(f"{url}/{named['id']}").json()["config"]["features"] == ["age", "city"]
 
 
 # --- firing ---
@@ -377,3 +471,91 @@ def test_a_schedule_fires_every_slot_once(client: httpx.Client, mloop: MLoopClie
     assert run["id"] == oldest["run_id"]
     done = wait_for(client, sid, run["id"])
     assert done["status"] == "completed", done["error"]
+
+
+def test_a_disabled_trigger_never_fires(client: httpx.Client, mloop: MLoopClient) -> None:
+    # No champion is needed: a firing is recorded whatever it starts (here: nothing, `failed`).
+    created = client.post(
+        "/api/scenarios",
+        json={"name": "trig-off", "task_type": "classification", "deployment_policy": "manual"},
+    )
+    sid = created.json()["id"]
+    upload(client, sid, frame(1))
+    # `witness` fires on every upload: its firing shows the scheduler handled the upload (both
+    # triggers are decided in the transaction that handles the event).
+    witness = create_trigger(client, sid, name="witness", kind="new_data", cooldown_seconds=0)
+    held = create_trigger(
+        client, sid, name="held", kind="new_data", cooldown_seconds=0, enabled=False
+    )
+
+    def handled(version: int) -> None:
+        """Until the scheduler handled the upload of `version` (and every one before it: one
+        scenario's events come in order)."""
+        reason = f"new data: train.csv version {version}"
+        poll(reason, lambda: reason in [f["reason"] for f in firings(client, sid, witness["id"])])
+
+    upload(client, sid, frame(2))
+    handled(2)
+    assert firings(client, sid, held["id"]) == []
+
+    mloop.enable_trigger(sid, held["id"])
+    upload(client, sid, frame(3))
+    (fired,) = wait_firings(client, sid, held["id"], 1)
+    assert fired["reason"] == "new data: train.csv version 3", fired
+
+    mloop.disable_trigger(sid, held["id"])
+    upload(client, sid, frame(4))
+    handled(4)
+    assert [f["reason"] for f in firings(client, sid, held["id"])] == [fired["reason"]]
+
+
+PREPARE = """\
+steps:
+  - name: prepare
+    type: data_preprocessing
+    config:
+      inputPath: train.csv
+      outputPath: prepared.csv
+      derive: {ratio: "income / age"}
+"""
+
+
+def test_a_version_a_workflow_made_is_skipped_not_retrained(client: httpx.Client) -> None:
+    """A new_data trigger watching the path a workflow writes would retrain in a loop (the
+    trigger runs the workflow, which writes the path again): the workflow's versions are
+    recorded as skipped; uploads by people still fire."""
+    created = client.post(
+        "/api/scenarios",
+        json={"name": "trig-loop", "task_type": "classification", "deployment_policy": "manual"},
+    )
+    sid = created.json()["id"]
+    upload(client, sid, frame(1))
+    trigger = create_trigger(
+        client, sid, name="on-prepared", kind="new_data", config={"path": "prepared.csv"},
+        cooldown_seconds=0,
+    )  # fmt: skip
+    defined = client.post(f"/api/scenarios/{sid}/workflows/train", json={"yaml": PREPARE})
+    assert defined.status_code == 201, defined.text
+    started = client.post(f"/api/scenarios/{sid}/workflows/train/runs")
+    assert started.status_code == 202, started.text
+    workflow_run = started.json()["id"]
+
+    (skipped,) = wait_firings(client, sid, trigger["id"], 1)
+    assert skipped["outcome"] == "skipped", skipped
+    assert skipped["reason"] == "new data: prepared.csv version 1"
+    assert skipped["run_id"] is None and skipped["workflow_run_id"] is None
+    assert skipped["detail"]["origin"] == "workflow"
+    assert skipped["detail"]["workflow_run_id"] == workflow_run
+    assert f"made by workflow run {workflow_run}" in skipped["detail"]["note"]
+    runs = client.get(f"/api/scenarios/{sid}/workflows/train/runs").json()["items"]
+    assert [run["id"] for run in runs] == [workflow_run]  # the trigger started none
+
+    by_hand = client.post(
+        f"/api/scenarios/{sid}/data",
+        files={"file": ("prepared.csv", csv(frame(5)))},
+        data={"path": "prepared.csv"},
+    )
+    assert by_hand.status_code in (200, 201), by_hand.text
+    fired, _ = wait_firings(client, sid, trigger["id"], 2)
+    assert fired["outcome"] == "started", fired
+    assert fired["detail"]["origin"] == "upload" and fired["workflow_run_id"]

@@ -551,3 +551,135 @@ def test_deleting_a_webhook_deletes_its_deliveries(
     audit = client.get("/api/audit", params={"scenario_id": sid}).json()["items"]
     assert {"webhook.create", "webhook.delete"} <= {entry["action"] for entry in audit}
     assert all(hook["secret"] not in json.dumps(entry) for entry in audit)
+
+
+# -- changes -------------------------------------------------------------------------------------
+
+
+def test_an_update_is_checked_like_a_creation_and_audited(
+    client: httpx.Client, receiver: Receiver
+) -> None:
+    sid = new_scenario(client)
+    hook = create_hook(client, sid, receiver.url("/put"), ["RunFailed"])
+    base = f"/api/scenarios/{sid}/webhooks/{hook['id']}"
+
+    changed = client.put(base, json={"events": ["ModelTrained", "RunFailed", "ModelTrained"]})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["events"] == ["ModelTrained", "RunFailed"]
+    assert changed.json()["url"] == hook["url"] and "secret" not in changed.json()
+    cases = [
+        ({"url": "http://10.0.0.7/hook"}, ["body", "url"]),
+        ({"url": "ftp://example.com/x"}, ["body", "url"]),
+        ({"events": []}, ["body", "events"]),
+        ({"events": ["ModelDeleted"]}, ["body", "events", "0"]),
+        ({"secret": "short"}, ["body", "secret"]),
+        ({"enabled": None}, ["body", "enabled"]),
+        ({"url": None}, ["body", "url"]),
+        ({"extra": 1}, ["body", "extra"]),
+    ]
+    for body, loc in cases:
+        answer = client.put(base, json=body)
+        assert answer.status_code == 422, (body, answer.text)
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert loc in [error["loc"] for error in answer.json()["errors"]], answer.text
+    assert client.put(f"/api/scenarios/{sid}/webhooks/{uuid.uuid4()}", json={}).status_code == 404
+    elsewhere = client.put(f"/api/scenarios/{uuid.uuid4()}/webhooks/{hook['id']}", json={})
+    assert elsewhere.status_code == 404
+    assert client.get(base).json()["events"] == ["ModelTrained", "RunFailed"]  # none written
+
+    secret = "whsec_rotated-by-hand-0123"
+    assert client.put(base, json={"secret": secret, "enabled": False}).status_code == 200
+    audit = client.get(
+        "/api/audit", params={"scenario_id": sid, "action": "webhook.update"}
+    ).json()["items"]
+    assert [entry["detail"]["changed"] for entry in audit] == [
+        ["enabled", "secret"],
+        ["events"],
+    ]
+    assert audit[0]["detail"]["enabled"] is False
+    assert all(secret not in json.dumps(entry) for entry in audit)
+    assert all("/put" not in json.dumps(entry) for entry in audit)  # the host only
+
+
+def test_pending_deliveries_follow_a_new_url_and_secret(
+    client: httpx.Client, gateway: RunningGateway, receiver: Receiver
+) -> None:
+    sid = new_scenario(client)
+    hook = create_hook(client, sid, receiver.url("/moving-from"), ["RunFailed"])
+    receiver.failures["/moving-from"] = -1
+    event = RunFailed(scenario_id=uuid.UUID(sid), run_id=uuid.uuid4(), error="oom")
+    publish(gateway, event)
+    (first, *_) = receiver.wait("/moving-from", 1, timeout=FIRST_WAIT)
+
+    secret = "whsec_the-new-one-0123456"
+    moved = client.put(
+        f"/api/scenarios/{sid}/webhooks/{hook['id']}",
+        json={"url": receiver.url("/moving-to"), "secret": secret},
+    )
+    assert moved.status_code == 200, moved.text
+
+    (retried,) = receiver.wait("/moving-to", 1)
+    assert retried.headers["x-mloop-delivery"] == first.headers["x-mloop-delivery"]
+    assert_signed(retried, secret, "RunFailed")
+    assert retried.json()["id"] == str(event.event_id)
+    (delivered,) = wait_for_deliveries(
+        client, sid, hook["id"], lambda items: bool(items) and items[0]["status"] == "delivered"
+    )
+    assert delivered["url"] == receiver.url("/moving-to") and delivered["attempts"] >= 2
+
+
+def test_a_disabled_webhook_gets_no_new_deliveries_and_gives_up_pending_ones(
+    client: httpx.Client, gateway: RunningGateway, receiver: Receiver
+) -> None:
+    sid = new_scenario(client)
+    hook = create_hook(client, sid, receiver.url("/switched"), ["DriftDetected"])
+    # Sent the same events: its delivery shows the scheduler handled an event.
+    create_hook(client, sid, receiver.url("/switched-witness"), ["DriftDetected"])
+    base = f"/api/scenarios/{sid}/webhooks/{hook['id']}"
+
+    def drift() -> DriftDetected:
+        return DriftDetected(
+            scenario_id=uuid.UUID(sid), model_id=uuid.uuid4(), features={}, drifted_share=0.5
+        )
+
+    off = client.put(base, json={"enabled": False})
+    assert off.status_code == 200 and off.json()["enabled"] is False
+    publish(gateway, drift())
+    receiver.wait("/switched-witness", 1, timeout=FIRST_WAIT)
+    assert deliveries(client, sid, hook["id"])["items"] == []
+
+    async def queue_one() -> None:
+        """A delivery queued before the webhook was switched off, as the scheduler queues it."""
+        db = Database.from_settings(gateway.settings)
+        try:
+            async with db.transaction() as session:
+                session.add(
+                    WebhookDelivery(
+                        webhook_id=uuid.UUID(hook["id"]),
+                        scenario_id=uuid.UUID(sid),
+                        event_id=uuid.uuid4(),
+                        event_type="DriftDetected",
+                        url=hook["url"],
+                        payload={"id": "queued"},
+                        status="pending",
+                        attempts=0,
+                    )
+                )
+                await session.commit()
+        finally:
+            await db.close()
+
+    asyncio.run(queue_one())
+    (given_up,) = wait_for_deliveries(
+        client, sid, hook["id"], lambda items: bool(items) and items[0]["status"] != "pending"
+    )
+    assert given_up["status"] == "failed" and given_up["attempts"] == 0
+    assert given_up["last_error"] == "the webhook was disabled"
+
+    on = client.put(base, json={"enabled": True})
+    assert on.status_code == 200 and on.json()["enabled"] is True
+    later = drift()
+    publish(gateway, later)
+    (request,) = receiver.wait("/switched", 1)
+    assert request.json()["id"] == str(later.event_id)
+    assert receiver.at("/switched") == [request]  # nothing before it was switched on

@@ -70,6 +70,14 @@ CALLS: list[tuple[Callable[[MLoopClient], Any], str, Any]] = [
     (lambda c: c.get_trigger(S, "t 1"), f"GET {BASE}/t%201", None),
     (lambda c: c.delete_trigger(S, "t1"), f"DELETE {BASE}/t1", None),
     (
+        lambda c: c.update_trigger(S, "t1", config={"min_share": 0.5}, cooldown_seconds=0),
+        f"PUT {BASE}/t1",
+        {"config": {"min_share": 0.5}, "cooldown_seconds": 0},
+    ),
+    (lambda c: c.update_trigger(S, "t1", name="renamed"), f"PUT {BASE}/t1", {"name": "renamed"}),
+    (lambda c: c.enable_trigger(S, "t1"), f"PUT {BASE}/t1", {"enabled": True}),
+    (lambda c: c.disable_trigger(S, "t1"), f"PUT {BASE}/t1", {"enabled": False}),
+    (
         lambda c: c.list_firings(S, "t1", limit=5, cursor="c"),
         f"GET {BASE}/t1/firings?limit=5&cursor=c",
         None,
@@ -187,3 +195,58 @@ def test_cli_list_firings_and_delete() -> None:
 
     deleted = cli("triggers", "delete", S, T1)
     assert deleted.exit_code == 0 and f"Deleted trigger {T1}" in deleted.output
+
+
+def test_cli_update_changes_the_given_config_fields_and_keeps_the_others() -> None:
+    gateway = FakeGateway()
+    current = trigger(kind="schedule", config={"cron": "0 3 * * *", "timezone": "UTC"})
+    gateway.on("GET", f"{BASE}/{T1}", httpx.Response(200, json=current))
+    gateway.on("PUT", f"{BASE}/{T1}", lambda r: httpx.Response(200, json=current | body(r)))
+    cli = Cli(gateway)
+
+    result = cli("triggers", "update", S, T1, "--timezone", "Europe/Berlin", "--disable")
+
+    assert result.exit_code == 0, result.output
+    put = gateway.requests[-1]
+    assert put.method == "PUT"
+    assert body(put) == {
+        "config": {"cron": "0 3 * * *", "timezone": "Europe/Berlin"},
+        "enabled": False,
+    }
+    assert "Trigger updated" in result.output
+
+    renamed = cli("triggers", "update", S, T1, "--name", "nightly", "--cooldown", "30")
+    assert renamed.exit_code == 0, renamed.output
+    assert gateway.requests[-1].method == "PUT"  # no config option: the trigger is not read
+    assert body(gateway.requests[-1]) == {"name": "nightly", "cooldown_seconds": 30.0}
+
+    whole = cli("triggers", "update", S, T1, "--config", '{"cron": "0 4 * * *"}')
+    assert whole.exit_code == 0, whole.output
+    assert body(gateway.requests[-1]) == {"config": {"cron": "0 4 * * *"}}
+
+
+def test_cli_enable_and_disable() -> None:
+    gateway = FakeGateway()
+    gateway.on("PUT", f"{BASE}/{T1}", lambda r: httpx.Response(200, json=trigger(**body(r))))
+    cli = Cli(gateway)
+
+    off = cli("triggers", "disable", S, T1)
+    assert off.exit_code == 0, off.output
+    assert body(gateway.requests[-1]) == {"enabled": False} and "disabled" in off.output
+    on = cli("--json", "triggers", "enable", S, T1)
+    assert on.exit_code == 0, on.output
+    assert json.loads(on.output)["enabled"] is True
+
+
+def test_cli_update_reports_an_unknown_feature() -> None:
+    gateway = FakeGateway()
+    gateway.on("GET", f"{BASE}/{T1}", httpx.Response(200, json=trigger()))
+    msg = "'agee' is not a feature of the scenario (known: age, city, income)"
+    errors = [{"loc": ["body", "config", "features", "0"], "msg": msg}]
+    gateway.on("PUT", f"{BASE}/{T1}", problem(422, "Invalid trigger", msg, errors=errors))
+
+    result = Cli(gateway)("triggers", "update", S, T1, "--feature", "agee")
+
+    assert result.exit_code == 1
+    assert body(gateway.requests[-1]) == {"config": {"min_share": 0.3, "features": ["agee"]}}
+    assert "body.config.features.0" in result.output and "'agee'" in result.output

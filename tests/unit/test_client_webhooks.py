@@ -78,6 +78,18 @@ CALLS: list[tuple[Callable[[MLoopClient], Any], str, Any]] = [
     (lambda c: c.get_webhook(S, "w 1"), f"GET {BASE}/w%201", None),
     (lambda c: c.delete_webhook(S, W1), f"DELETE {BASE}/{W1}", None),
     (
+        lambda c: c.update_webhook(S, W1, url="https://h.example/y", events=("RunFailed",)),
+        f"PUT {BASE}/{W1}",
+        {"url": "https://h.example/y", "events": ["RunFailed"]},
+    ),
+    (
+        lambda c: c.update_webhook(S, W1, secret="t" * 20, enabled=True),
+        f"PUT {BASE}/{W1}",
+        {"secret": "t" * 20, "enabled": True},
+    ),
+    (lambda c: c.enable_webhook(S, W1), f"PUT {BASE}/{W1}", {"enabled": True}),
+    (lambda c: c.disable_webhook(S, W1), f"PUT {BASE}/{W1}", {"enabled": False}),
+    (
         lambda c: c.list_webhook_deliveries(S, W1, limit=3, cursor="17"),
         f"GET {BASE}/{W1}/deliveries?limit=3&cursor=17",
         None,
@@ -214,3 +226,28 @@ def test_cli_delete() -> None:
     result = Cli(gateway)("webhooks", "delete", S, W1)
     assert result.exit_code == 0, result.output
     assert f"Deleted webhook {W1}" in result.output
+
+
+def test_cli_update_enable_and_disable() -> None:
+    gateway = FakeGateway()
+    gateway.on("PUT", f"{BASE}/{W1}", lambda r: httpx.Response(200, json=hook() | body(r)))
+    cli = Cli(gateway)
+
+    result = cli(
+        "webhooks", "update", S, W1, "--url", "https://other.example/in", "-e", "RunFailed",
+        "--disable",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert body(gateway.requests[-1]) == {
+        "url": "https://other.example/in",
+        "events": ["RunFailed"],
+        "enabled": False,
+    }
+    assert "Webhook updated" in result.output and "other.example" in result.output
+
+    off = cli("webhooks", "disable", S, W1)
+    assert off.exit_code == 0 and body(gateway.requests[-1]) == {"enabled": False}
+    assert f"Webhook {W1} is disabled" in off.output
+    on = cli("--json", "webhooks", "enable", S, W1)
+    assert on.exit_code == 0 and json.loads(on.output)["enabled"] is True
+    assert "secret" not in on.output

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from mloop_common.db.triggers import CAPPED, COOLDOWN
+from mloop_common.messages.events import DatasetUploaded
 from mloop_common.triggers import (
     BadSchedule,
     DriftConfig,
@@ -68,6 +69,26 @@ def test_new_data_on_its_path_or_the_default() -> None:
     )
     assert rules.new_data_reason(NewDataConfig(), default_path="b.csv", path="b.csv") is not None
     assert rules.new_data_reason(NewDataConfig(), default_path=None, path="b.csv") is None
+
+
+def test_a_version_a_workflow_made_is_skipped_with_the_reason() -> None:
+    run = uuid.uuid4()
+    assert rules.new_data_skip("upload") is None
+    assert rules.new_data_skip("upload", run) is None
+    why = rules.new_data_skip("workflow", run)
+    assert why is not None and f"workflow run {run}" in why and "not uploaded" in why
+    assert rules.new_data_skip("workflow") is not None
+
+
+def test_an_uploaded_event_says_its_origin_upload_by_default() -> None:
+    sid, dataset = uuid.uuid4(), uuid.uuid4()
+    plain = DatasetUploaded(scenario_id=sid, dataset_id=dataset, path="a.csv", sha256="0", rows=1)
+    assert plain.origin == "upload" and plain.workflow_run_id is None
+    old = plain.model_dump(mode="json")
+    del old["origin"], old["workflow_run_id"]  # what a producer before the field sent
+    assert DatasetUploaded.model_validate(old).origin == "upload"
+    with pytest.raises(ValidationError):
+        DatasetUploaded.model_validate({**old, "origin": "elsewhere"})
 
 
 def test_performance_compares_with_enough_feedback() -> None:

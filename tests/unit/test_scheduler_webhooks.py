@@ -231,4 +231,6 @@ def test_a_dataset_event_payload_round_trips() -> None:
         "path": "data/a.csv",
         "sha256": "ab",
         "rows": 3,
+        "origin": "upload",
+        "workflow_run_id": None,
     }

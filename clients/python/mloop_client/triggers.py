@@ -55,6 +55,29 @@ class TriggerMethods:
     def get_trigger(self, scenario_id: str, trigger_id: str) -> JSON:
         return self._request("GET", _at(scenario_id, "triggers", trigger_id))
 
+    def update_trigger(
+        self,
+        scenario_id: str,
+        trigger_id: str,
+        *,
+        name: str | None = None,
+        config: dict[str, Any] | None = None,
+        cooldown_seconds: float | None = None,
+        enabled: bool | None = None,
+    ) -> JSON:
+        """Change what is given (the others keep their value); `config` replaces the whole
+        config and is checked as at creation. The updated trigger."""
+        body = _given(name=name, config=config, cooldown_seconds=cooldown_seconds, enabled=enabled)
+        return self._request("PUT", _at(scenario_id, "triggers", trigger_id), json=body)
+
+    def enable_trigger(self, scenario_id: str, trigger_id: str) -> JSON:
+        """Switch the trigger on (a schedule fires from its next slot on)."""
+        return self.update_trigger(scenario_id, trigger_id, enabled=True)
+
+    def disable_trigger(self, scenario_id: str, trigger_id: str) -> JSON:
+        """Switch the trigger off: it never fires until switched on again."""
+        return self.update_trigger(scenario_id, trigger_id, enabled=False)
+
     def delete_trigger(self, scenario_id: str, trigger_id: str) -> None:
         """Delete the trigger and its firings (retrains it started go on)."""
         self._request("DELETE", _at(scenario_id, "triggers", trigger_id))

@@ -72,6 +72,30 @@ class WebhookMethods:
     def get_webhook(self, scenario_id: str, webhook_id: str) -> JSON:
         return self._request("GET", _at(scenario_id, "webhooks", webhook_id))
 
+    def update_webhook(
+        self,
+        scenario_id: str,
+        webhook_id: str,
+        *,
+        url: str | None = None,
+        events: list[str] | None = None,
+        secret: str | None = None,
+        enabled: bool | None = None,
+    ) -> JSON:
+        """Change what is given (the others keep their value); a new `url` is checked as at
+        creation. The updated webhook (without its secret)."""
+        listed = list(events) if events is not None else None
+        body = _given(url=url, events=listed, secret=secret, enabled=enabled)
+        return self._request("PUT", _at(scenario_id, "webhooks", webhook_id), json=body)
+
+    def enable_webhook(self, scenario_id: str, webhook_id: str) -> JSON:
+        """Send to the webhook again (events from now on)."""
+        return self.update_webhook(scenario_id, webhook_id, enabled=True)
+
+    def disable_webhook(self, scenario_id: str, webhook_id: str) -> JSON:
+        """Stop sending to the webhook: no new deliveries, and pending ones are given up."""
+        return self.update_webhook(scenario_id, webhook_id, enabled=False)
+
     def delete_webhook(self, scenario_id: str, webhook_id: str) -> None:
         """Delete a webhook and its deliveries (pending ones are not sent)."""
         self._request("DELETE", _at(scenario_id, "webhooks", webhook_id))

@@ -51,6 +51,10 @@ class KeyRing:
     def lookup(self, secret: str) -> Grant | None:
         return self._grants.get(hash_key(secret))
 
+    def grant(self, key_id: uuid.UUID) -> Grant | None:
+        """The grant of a key by its id (None once revoked); a scan over a handful of keys."""
+        return next((grant for grant in self._grants.values() if grant.key_id == key_id), None)
+
     def apply(self, change: KeysChanged) -> None:
         if change.revoked:
             self._grants.pop(change.key_hash, None)

@@ -266,6 +266,9 @@ class Settings(BaseSettings):
     key_refresh_interval: float = Field(
         5.0, gt=0, description="Seconds between full reloads of a replica's in-memory API keys."
     )
+    web_session_ttl: float = Field(
+        43200.0, gt=0, description="Seconds a dashboard sign-in lasts before it must be renewed."
+    )
 
     @field_validator("home")
     @classmethod

@@ -36,6 +36,7 @@ MODEL_ROLLED_BACK = "mloop.evt.model-rolled-back"
 AB_TEST_STARTED = "mloop.evt.ab-test-started"
 AB_TEST_ENDED = "mloop.evt.ab-test-ended"
 WORKFLOW_STEP_FINISHED = "mloop.evt.workflow-step-finished"
+WORKFLOW_SAVED = "mloop.evt.workflow-saved"
 
 # Infrastructure
 HEARTBEATS = "mloop.sys.heartbeats"

@@ -14,6 +14,7 @@ from prometheus_client import Counter
 
 from mloop_predictor.adapters.prediction_log import PredictionLog
 from mloop_predictor.deployments import Deployments
+from mloop_predictor.transforms import Transforms
 
 SERVICE = "predictor"
 PREDICT_ROUTE = "/api/scenarios/{scenario_id}/predict"
@@ -57,6 +58,7 @@ class Predictor:
     store: ArtifactStore
     keyring: KeyRing
     deployments: Deployments
+    transforms: Transforms
     log: PredictionLog
     ids: PredictionIds
     metrics: Metrics

@@ -5,7 +5,9 @@ refusal is a `Problem` (problem+json): 409 without a champion, 422 for a body th
 `{"records": [...], "k"?: int}`, for 0 or more than `predict_max_records` records, or for
 records the answering model's signature refuses (each record and field listed, see
 `signature` and `scoring`). A record is checked against the model that answers it (the
-challenger's signature for its share of an A/B test).
+challenger's signature for its share of an A/B test). When the scenario has a predict workflow,
+its data_preprocessing steps transform the records first (`domain.transform`); records it
+cannot transform are refused with 422, each named with the reason.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from mloop_predictor.adapters import scenarios
 from mloop_predictor.context import Predictor
 from mloop_predictor.deployments import Served
 from mloop_predictor.domain.routing import CHALLENGER, CHAMPION, SHADOW
+from mloop_predictor.domain.transform import PredictTransform, TransformBroken, TransformFailed
 from mloop_predictor.scoring import Scorer
 
 log = logging.getLogger(__name__)
@@ -83,14 +86,42 @@ def _check(scorer: Scorer, records: list[Any], k: Any) -> None:
         raise invalid(f"{count} of {len(records)} records cannot be used", errors)
 
 
-def predict(ctx: Predictor, served: Served, body: bytes, started: float) -> bytes:
-    """The response body of one predict request (raises `Problem`)."""
+def transformed(transform: PredictTransform, records: list[Any]) -> list[dict[str, Any]]:
+    """The records through the scenario's predict workflow: 422 naming each record at fault
+    (and why), 503 when the stored workflow cannot be applied at all."""
+    try:
+        return transform.records(records)
+    except TransformFailed as failed:
+        count = len({e["record"] for e in failed.errors})
+        raise invalid(
+            f"the predict workflow cannot transform {count} of {len(records)} records",
+            failed.errors,
+        ) from None
+    except TransformBroken as broken:
+        raise Problem(503, "Service unavailable", str(broken)) from None
+
+
+def predict(
+    ctx: Predictor,
+    served: Served,
+    body: bytes,
+    started: float,
+    *,
+    transform: PredictTransform | None = None,
+) -> bytes:
+    """The response body of one predict request (raises `Problem`). With the scenario's
+    predict `transform`, the models (champion, challenger, shadow, fast path or pipeline alike)
+    score and the log keeps the transformed records; an A/B test's sticky column is read from
+    the records as sent."""
     champion = served.champion
     if champion is None:
         raise Problem(409, "Conflict", "scenario has no champion yet")
     records, k = parse(body, ctx.settings.predict_max_records)
+    sent = records
+    if transform is not None:
+        records = transformed(transform, records)
     router = served.router
-    arms = router.arms(records) if router.split else None
+    arms = router.arms(sent) if router.split else None
     challenger = served.challenger
     if arms is None or challenger is None or CHALLENGER not in arms:
         _check(champion, records, k)
@@ -230,10 +261,11 @@ def shadow(
 
 
 async def load_all(ctx: Predictor) -> None:
-    """Start-up (after the subscribers are up): every scenario's deployment from Postgres,
-    applied when newer than what broadcasts already brought; waits until loaded, so a fresh
-    predictor answers with the current champions from its first request."""
+    """Start-up (after the subscribers are up): every scenario's deployment and predict
+    workflow from Postgres, applied when newer than what broadcasts already brought; waits until
+    loaded, so a fresh predictor answers with the current champions from its first request."""
     states = await scenarios.deployments(ctx.db)
+    await ctx.transforms.load_all()
     for scenario_id, state in states.items():
         ctx.deployments.apply(scenario_id, state)
     await ctx.deployments.settle()
@@ -253,3 +285,12 @@ def on_deployment(ctx: Predictor, scenario_id: uuid.UUID | None, state: Deployme
         log.warning("a deployment event without a scenario id was ignored")
         return
     ctx.deployments.apply(scenario_id, state)
+    ctx.transforms.refresh_soon(scenario_id)  # heals a lost WorkflowSaved; off the request path
+
+
+async def on_workflow_saved(ctx: Predictor, scenario_id: uuid.UUID | None, kind: str) -> None:
+    """A scenario's predict workflow changed: read the one in force (before the next
+    broadcast is handled, so the refreshes of a scenario apply in order)."""
+    if scenario_id is None or kind != "predict":
+        return
+    await ctx.transforms.refresh(scenario_id)

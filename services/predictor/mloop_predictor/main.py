@@ -1,9 +1,10 @@
 """Wiring of the predictor: settings in, the ASGI app out (online prediction in front of a
 FastAPI app with health, metrics and the admin view, running its broker and batch jobs).
 
-Start-up: the broker's broadcast subscribers start first, then the key ring and every
-deployment are loaded from Postgres (the app answers only once the current champions are
-loaded), then the loops run: key refresh, prediction-log flusher, batch workers.
+Start-up: the broker's broadcast subscribers start first, then the key ring, every
+deployment and every predict workflow are loaded from Postgres (the app answers only once the
+current champions are loaded), then the loops run: key refresh, prediction-log flusher, batch
+workers.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from mloop_common.storage import create_artifact_store
 from mloop_predictor import batches, handlers
 from mloop_predictor.adapters.prediction_log import PredictionLog, kafka_publisher
 from mloop_predictor.adapters.scenarios import scenario_exists
+from mloop_predictor.adapters.workflows import predict_workflow, predict_workflows
 from mloop_predictor.context import SERVICE, Metrics, Predictor
 from mloop_predictor.deployments import Deployments
 from mloop_predictor.entrypoints import http, messages
 from mloop_predictor.scoring import load_scorer
+from mloop_predictor.transforms import Transforms
 
 
 def create_app(settings: Settings | None = None) -> http.PredictLane:
@@ -45,6 +48,10 @@ def create_app(settings: Settings | None = None) -> http.PredictLane:
         store=store,
         keyring=KeyRing(),
         deployments=deployments,
+        transforms=Transforms(
+            lambda scenario_id: predict_workflow(runtime.db, scenario_id),
+            lambda: predict_workflows(runtime.db),
+        ),
         log=prediction_log,
         ids=PredictionIds(settings.prediction_secret),
         metrics=metrics,
@@ -57,8 +64,14 @@ def create_app(settings: Settings | None = None) -> http.PredictLane:
         lambda: ctx.keyring.keep_fresh(runtime.db, interval=settings.key_refresh_interval)
     )
     runtime.add_loop(lambda: prediction_log.run(kafka_publisher(runtime.broker)))
-    # Batch jobs share the online scorers: a job on the champion reuses the loaded model.
-    batches.install(runtime, store=store, load=lambda db, _, model_id: deployments.scorer(model_id))
+    # Batch jobs share the online scorers: a job on the champion reuses the loaded model. Each
+    # job reads its scenario's predict workflow when it starts.
+    batches.install(
+        runtime,
+        store=store,
+        load=lambda db, _, model_id: deployments.scorer(model_id),
+        transform=predict_workflow,
+    )
 
     app = runtime.create_app(title="MLoop predictor")
     app.state.predictor = ctx

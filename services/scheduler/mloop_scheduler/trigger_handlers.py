@@ -6,8 +6,9 @@ retrain decisions are serialised, and then the cooldown, the cap and `start_retr
 firing row is written with whatever it started (the TrainModel in the outbox), and the relay is
 woken once the transaction committed.
 
-Consumed: DriftDetected (drift triggers), DatasetUploaded (new_data triggers),
-PerformanceDegraded (performance triggers). The clock (`run_clock`, every `scheduler_tick`
+Consumed: DriftDetected (drift triggers), DatasetUploaded (new_data triggers; a version a
+workflow made is recorded as `skipped`: retraining on it would start the workflow again, in a
+loop), PerformanceDegraded (performance triggers). The clock (`run_clock`, every `scheduler_tick`
 seconds) fires due schedule slots and checks performance triggers against the champion's live
 metric over its latest labelled predictions.
 """
@@ -24,7 +25,7 @@ from mloop_common.db import serving_reads
 from mloop_common.db.catalog import DatasetVersion, Scenario
 from mloop_common.db.labelled import labelled
 from mloop_common.db.training import ModelVersion
-from mloop_common.db.triggers import DRIFT, NEW_DATA, PERFORMANCE, STARTED, Trigger
+from mloop_common.db.triggers import DRIFT, NEW_DATA, PERFORMANCE, SKIPPED, STARTED, Trigger
 from mloop_common.delivery import PermanentError, first_delivery
 from mloop_common.messages.envelope import Message
 from mloop_common.messages.events import DatasetUploaded, DriftDetected, PerformanceDegraded
@@ -77,10 +78,17 @@ async def fire(
     caused_by: Message | None = None,
 ) -> str | None:
     """Record one firing of a locked trigger and start what it may; its outcome, or None when
-    this cause fired the trigger already. The caller holds the scenario's retrain lock."""
+    this cause fired the trigger already. The caller holds the scenario's retrain lock. A cause
+    with a `skip` reason is recorded as `skipped` and starts nothing."""
     if await store.has_fired(session, trigger.id, cause.key):
         return None
     at = _now()
+    if cause.skip is not None:
+        store.record_firing(
+            session, trigger, cause, at=at, outcome=SKIPPED, detail={"note": cause.skip}
+        )
+        log.info("trigger %s skipped: %s (%s)", trigger.id, cause.reason, cause.skip)
+        return SKIPPED
     held = rules.hold_back(
         last_fired_at=trigger.last_fired_at,
         cooldown_seconds=trigger.cooldown_seconds,
@@ -189,8 +197,12 @@ async def on_dataset_uploaded(
             "uploaded_dataset_id": str(event.dataset_id),
             "path": event.path,
             "event_id": str(event.event_id),
+            "origin": event.origin,
         }
-        return Cause(rules.event_key(event.event_id), reason, _now(), detail)
+        if event.workflow_run_id is not None:
+            detail["workflow_run_id"] = str(event.workflow_run_id)
+        skip = rules.new_data_skip(event.origin, event.workflow_run_id)
+        return Cause(rules.event_key(event.event_id), reason, _now(), detail, skip=skip)
 
     await _on_event(scheduler, event, consumer=consumer, kind=NEW_DATA, match=match)
 

@@ -1,8 +1,10 @@
-"""`mloop triggers list|create|delete|firings`: what retrains a scenario's champion by itself.
+"""`mloop triggers list|create|update|enable|disable|delete|firings`: what retrains a
+scenario's champion by itself.
 
 `create` builds the config from the options of its kind (`--cron`/`--timezone` for schedule,
 `--feature`/`--min-share` for drift, `--metric`/`--comparison`/`--threshold`/`--min-feedback`
-for performance, `--path` for new_data), or takes it whole as `--config JSON`.
+for performance, `--path` for new_data), or takes it whole as `--config JSON`; `update` changes
+the config fields given by those options and keeps the others.
 """
 
 from __future__ import annotations
@@ -147,6 +149,82 @@ def create(
         enabled=False if disabled else None,
     )
     s.emit(created, lambda: s.out.print(render.details("Trigger created", created, TRIGGER_FIELDS)))
+
+
+@app.command("update")
+def update(
+    ctx: typer.Context,
+    scenario_id: ScenarioId,
+    trigger_id: TriggerId,
+    name: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    config: Annotated[str | None, typer.Option(help="The whole new config as JSON.")] = None,
+    cron: Annotated[str | None, typer.Option(help="schedule: 5 or 6 cron fields.")] = None,
+    timezone: Annotated[str | None, typer.Option(help="schedule: IANA time zone.")] = None,
+    feature: Annotated[
+        list[str] | None, typer.Option("--feature", help="drift: a feature; repeat for several.")
+    ] = None,
+    min_share: Annotated[float | None, typer.Option(help="drift: share of features.")] = None,
+    metric: Annotated[str | None, typer.Option(help="performance: the live metric.")] = None,
+    comparison: Annotated[str | None, typer.Option(help="performance: lt, le, gt or ge.")] = None,
+    threshold: Annotated[float | None, typer.Option(help="performance: the threshold.")] = None,
+    min_feedback: Annotated[
+        int | None, typer.Option(help="performance: labelled predictions needed.")
+    ] = None,
+    path: Annotated[str | None, typer.Option(help="new_data: the data path to watch.")] = None,
+    cooldown: Annotated[
+        float | None, typer.Option(help="Seconds before it may start another retrain.")
+    ] = None,
+    enabled: Annotated[
+        bool | None, typer.Option("--enable/--disable", help="Switch it on or off.")
+    ] = None,
+) -> None:
+    """Change a trigger. The kind's options change those config fields and keep the others;
+    `--config` replaces the whole config."""
+    s = session(ctx)
+    new_config: dict[str, Any] | None = None
+    if config is not None:
+        new_config = config_of("", config=config)
+    else:
+        options = dict(
+            cron=cron,
+            timezone=timezone,
+            features=feature,
+            min_share=min_share,
+            metric=metric,
+            comparison=comparison,
+            threshold=threshold,
+            min_feedback=min_feedback,
+            path=path,
+        )
+        if any(value is not None for value in options.values()):
+            current = s.client.get_trigger(scenario_id, trigger_id)
+            given_options = config_of(current["kind"], config=None, **options)
+            new_config = {**(current.get("config") or {}), **given_options}
+    updated = s.client.update_trigger(
+        scenario_id,
+        trigger_id,
+        name=name,
+        config=new_config,
+        cooldown_seconds=cooldown,
+        enabled=enabled,
+    )
+    s.emit(updated, lambda: s.out.print(render.details("Trigger updated", updated, TRIGGER_FIELDS)))
+
+
+@app.command("enable")
+def enable(ctx: typer.Context, scenario_id: ScenarioId, trigger_id: TriggerId) -> None:
+    """Switch a trigger on (a schedule fires from its next slot on)."""
+    s = session(ctx)
+    updated = s.client.enable_trigger(scenario_id, trigger_id)
+    s.emit(updated, lambda: s.say(f"Trigger {updated['name']} is enabled."))
+
+
+@app.command("disable")
+def disable(ctx: typer.Context, scenario_id: ScenarioId, trigger_id: TriggerId) -> None:
+    """Switch a trigger off: it never fires until enabled again."""
+    s = session(ctx)
+    updated = s.client.disable_trigger(scenario_id, trigger_id)
+    s.emit(updated, lambda: s.say(f"Trigger {updated['name']} is disabled."))
 
 
 @app.command("delete")

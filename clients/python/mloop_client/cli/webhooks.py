@@ -1,4 +1,4 @@
-"""`mloop webhooks list|create|delete|deliveries SCENARIO ...`."""
+"""`mloop webhooks list|create|update|enable|disable|delete|deliveries SCENARIO ...`."""
 
 from __future__ import annotations
 
@@ -83,6 +83,49 @@ def list_(ctx: typer.Context, scenario_id: ScenarioId) -> None:
         ),
     )
     s.emit({"items": hooks, "next_cursor": None}, lambda: s.out.print(table))
+
+
+@app.command("update")
+def update(
+    ctx: typer.Context,
+    scenario_id: ScenarioId,
+    webhook_id: WebhookId,
+    url: Annotated[str | None, typer.Option(help="A new http(s) target URL.")] = None,
+    event: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--event", "-e", help="Event type to send; repeat for several (replaces the list)."
+        ),
+    ] = None,
+    secret: Annotated[
+        str | None, typer.Option(help="A new signing secret (16-256 characters).")
+    ] = None,
+    enabled: Annotated[
+        bool | None, typer.Option("--enable/--disable", help="Send to it, or stop sending.")
+    ] = None,
+) -> None:
+    """Change a webhook; what is not given keeps its value."""
+    s = session(ctx)
+    hook = s.client.update_webhook(
+        scenario_id, webhook_id, url=url, events=event or None, secret=secret, enabled=enabled
+    )
+    s.emit(hook, lambda: s.out.print(render.details("Webhook updated", hook, WEBHOOK_FIELDS)))
+
+
+@app.command("enable")
+def enable(ctx: typer.Context, scenario_id: ScenarioId, webhook_id: WebhookId) -> None:
+    """Send to a webhook again (events from now on)."""
+    s = session(ctx)
+    hook = s.client.enable_webhook(scenario_id, webhook_id)
+    s.emit(hook, lambda: s.say(f"Webhook {webhook_id} is enabled."))
+
+
+@app.command("disable")
+def disable(ctx: typer.Context, scenario_id: ScenarioId, webhook_id: WebhookId) -> None:
+    """Stop sending to a webhook: no new deliveries, and pending ones are given up."""
+    s = session(ctx)
+    hook = s.client.disable_webhook(scenario_id, webhook_id)
+    s.emit(hook, lambda: s.say(f"Webhook {webhook_id} is disabled."))
 
 
 @app.command("delete")

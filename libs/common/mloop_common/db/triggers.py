@@ -1,9 +1,11 @@
 """Retraining triggers and their firings.
 
-The gateway writes trigger definitions (`triggers`: created and deleted through the API). The
-scheduler reads them and writes what happens: every firing (`trigger_firings`) with its reason
-and outcome, in the transaction of the retrain it starts, and a trigger's clock columns
-(`last_fired_at`, `next_fire_at`), which the gateway leaves alone after creating the row.
+The gateway writes trigger definitions (`triggers`: created, changed and deleted through the
+API). The scheduler reads them and writes what happens: every firing (`trigger_firings`) with
+its reason and outcome, in the transaction of the retrain it starts, and a trigger's clock
+columns (`last_fired_at`, `next_fire_at`). The gateway writes `next_fire_at` only when an edit
+changes a schedule or switches it back on (the next slot after the edit, so the edit never
+fires a slot that passed meanwhile).
 
 A firing is unique per (trigger, dedup key): the key is the id of the event that caused it, or
 the schedule slot it fills, so the same cause never fires a trigger twice.
@@ -41,15 +43,17 @@ SCHEDULE, DRIFT, PERFORMANCE, NEW_DATA = "schedule", "drift", "performance", "ne
 KINDS: tuple[str, ...] = (SCHEDULE, DRIFT, PERFORMANCE, NEW_DATA)
 # Outcomes of a firing: a retrain started; nothing started, because the trigger fired within its
 # cooldown, the scenario has its maximum of retrains under way, the same champion was already
-# retrained on the same data by this trigger, or the retrain could not be built.
-STARTED, COOLDOWN, CAPPED, DUPLICATE, FAILED = (
+# retrained on the same data by this trigger, the retrain could not be built, or the cause is
+# one triggers do not act on (a dataset version a workflow made: it would retrain in a loop).
+STARTED, COOLDOWN, CAPPED, DUPLICATE, FAILED, SKIPPED = (
     "started",
     "cooldown",
     "capped",
     "duplicate",
     "failed",
+    "skipped",
 )
-OUTCOMES: tuple[str, ...] = (STARTED, COOLDOWN, CAPPED, DUPLICATE, FAILED)
+OUTCOMES: tuple[str, ...] = (STARTED, COOLDOWN, CAPPED, DUPLICATE, FAILED, SKIPPED)
 
 
 # --- written by the gateway (the definition) and the scheduler (its clock) ---

@@ -21,6 +21,16 @@ class DatasetUploaded(Message):
     path: str = Field(description="Data path inside the scenario.")
     sha256: str = Field(description="Content hash of the stored file.")
     rows: int = Field(ge=0, description="Number of data rows.")
+    origin: Literal["upload", "workflow"] = Field(
+        "upload",
+        description="Who made the version: `upload`, a person or an app through the API; "
+        "`workflow`, a workflow's data_preprocessing step (recorded from DatasetPrepared). "
+        "new_data triggers fire on uploads only, so a workflow's own data never retrains in "
+        "a loop.",
+    )
+    workflow_run_id: uuid.UUID | None = Field(
+        None, description="The workflow run whose step made the version (origin `workflow`)."
+    )
 
 
 class DatasetPrepared(Message):
@@ -156,7 +166,10 @@ class PredictionRecord(BaseModel):
     )
     model_id: uuid.UUID = Field(description="Model that answered.")
     arm: str = Field("champion", description="champion, challenger or shadow.")
-    inputs: dict[str, Any] = Field(description="The record as received.")
+    inputs: dict[str, Any] = Field(
+        description="The record the model scored: as received, or as the scenario's predict "
+        "workflow transformed it (the inputs drift is measured on)."
+    )
     output: Any = Field(description="The prediction.")
     latency_ms: float = Field(ge=0, description="Time spent predicting the request.")
     predicted_at: datetime = Field(description="When it was answered.")
@@ -279,6 +292,20 @@ class WorkflowStepFinished(Message):
     workflow_run_id: uuid.UUID = Field(description="The workflow run.")
     step: str = Field(description="Step name.")
     status: Literal["succeeded", "failed", "skipped"] = Field(description="How it ended.")
+
+
+class WorkflowSaved(Message):
+    """A scenario's train or predict workflow in force changed: a new version was saved (or,
+    with `workflow_id` null, none of that kind is in force any more). Every predictor re-reads
+    the scenario's predict workflow, which transforms the records before the model."""
+
+    topic: ClassVar[str] = topics.WORKFLOW_SAVED
+    type: Literal["WorkflowSaved"] = "WorkflowSaved"
+    kind: Literal["train", "predict"] = Field(description="Which workflow: train or predict.")
+    workflow_id: uuid.UUID | None = Field(
+        description="The version now in force; null when none of this kind is in force."
+    )
+    version: int | None = Field(None, ge=1, description="Its version number, when one is.")
 
 
 class ServiceHeartbeat(Message):

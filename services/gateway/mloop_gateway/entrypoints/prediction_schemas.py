@@ -24,7 +24,9 @@ class PredictionPublic(BaseModel):
     predicted_at: datetime
     model_id: uuid.UUID
     arm: Arm
-    inputs: dict[str, Any] = Field(description="The record as received.")
+    inputs: dict[str, Any] = Field(
+        description="The record the model scored: as received, or as the predict workflow made it."
+    )
     output: Any = Field(description="What was answered (or, for a shadow, scored).")
     latency_ms: float
 

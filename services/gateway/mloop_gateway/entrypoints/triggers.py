@@ -1,5 +1,6 @@
 """`/api/scenarios/{id}/triggers`: what retrains a scenario's champion by itself, and each
-firing with its reason and outcome. Editors change them, viewers read them."""
+firing with its reason and outcome. Editors create, change (PUT, also to switch one off) and
+delete them; viewers read them."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Response, status
 from mloop_common.db.triggers import KINDS, OUTCOMES, TriggerFiring, TriggerView
-from mloop_common.problems import Problem
-from mloop_common.triggers import SPEC
-from pydantic import BaseModel, Field, ValidationError
+from mloop_common.problems import invalid
+from pydantic import BaseModel, Field
 
 from mloop_gateway.entrypoints.deps import Ctx, Editor, Viewer
 from mloop_gateway.entrypoints.paging import After, Limit, page_of
@@ -26,8 +26,10 @@ Outcome = Literal[OUTCOMES]  # type: ignore[valid-type]
 MAX_COOLDOWN = 366 * 86400.0
 CONFIGS = (
     "Per kind. schedule: {cron: 5 fields, or 6 with the second first; timezone: IANA name, "
-    "default UTC}. drift: {features: [names]: fire when any drifted; min_share: 0..1: fire "
-    "when at least this share of features drifted; one or both}. performance: {metric: one of "
+    "default UTC}. drift: {features: [names]: fire when any drifted (each an input column of "
+    "the champion, a feature of a feature set's latest version, or a column of the default "
+    "data other than the target); min_share: 0..1: fire when at least this share of features "
+    "drifted; one or both}. performance: {metric: one of "
     "the task's metrics; comparison: lt|le|gt|ge; threshold: number; min_feedback: labelled "
     "predictions needed, default 20}. new_data: {path: data path whose new versions fire; "
     "default the scenario's default data path}."
@@ -48,6 +50,28 @@ class TriggerCreate(Strict):
     enabled: bool = True
 
 
+class TriggerUpdate(Strict):
+    """The fields to change; those left out keep their value."""
+
+    name: Name | None = None
+    kind: Kind | None = Field(  # type: ignore[valid-type]
+        None, description="The trigger's kind, which cannot change (accepted when the same)."
+    )
+    config: dict[str, Any] | None = Field(
+        None, description="The whole new config, checked as at creation. " + CONFIGS
+    )
+    cooldown_seconds: float | None = Field(
+        None,
+        ge=0,
+        le=MAX_COOLDOWN,
+        description="Seconds after a firing that started a retrain before another may; null: "
+        "MLOOP_TRIGGER_COOLDOWN.",
+    )
+    enabled: bool | None = Field(
+        None, description="False: the trigger never fires until switched back on."
+    )
+
+
 class FiringPublic(Public):
     id: uuid.UUID
     trigger_id: uuid.UUID
@@ -56,8 +80,9 @@ class FiringPublic(Public):
     kind: str
     reason: str = Field(description="What fired it, for people.")
     outcome: Outcome = Field(  # type: ignore[valid-type]
-        description="started: a retrain was started; cooldown, capped, duplicate, failed: "
-        "nothing was (`detail.note` says why)."
+        description="started: a retrain was started; cooldown, capped, duplicate, failed, "
+        "skipped: nothing was (`detail.note` says why; skipped: a dataset version a workflow "
+        "made, which triggers do not retrain on)."
     )
     dedup_key: str = Field(description="The cause (event id, schedule slot, feedback).")
     run_id: uuid.UUID | None
@@ -100,26 +125,6 @@ def public(view: TriggerView) -> TriggerPublic:
     )
 
 
-def checked_config(kind: str, config: dict[str, Any]) -> dict[str, Any]:
-    """The config as the kind's model reads it (defaults filled in); 422 naming each field."""
-    try:
-        spec = SPEC.validate_python({"kind": kind, "config": config})
-    except ValidationError as error:
-        errors = [
-            {
-                # The union's tag (the kind) is not part of the request's shape.
-                "loc": ["body", *[str(part) for part in e["loc"][e["loc"][:1] == (kind,) :]]],
-                "msg": e["msg"].removeprefix("Value error, "),
-                "type": e["type"],
-            }
-            for e in error.errors(include_url=False)
-        ]
-        raise Problem(
-            422, "Invalid trigger", "; ".join(e["msg"] for e in errors), errors=errors
-        ) from None
-    return spec.config.model_dump(mode="json", exclude_none=True)
-
-
 @router.get("", response_model=Page[TriggerPublic])
 async def list_triggers(scenario_id: uuid.UUID, gw: Ctx, caller: Viewer) -> Page[TriggerPublic]:
     """The scenario's triggers by name, each with its latest firing."""
@@ -131,7 +136,7 @@ async def list_triggers(scenario_id: uuid.UUID, gw: Ctx, caller: Viewer) -> Page
 async def create_trigger(
     scenario_id: uuid.UUID, body: TriggerCreate, gw: Ctx, caller: Editor
 ) -> TriggerPublic:
-    config = checked_config(body.kind, body.config)
+    config = triggers.checked_config(body.kind, body.config)
     created = await triggers.create(
         gw,
         caller,
@@ -150,6 +155,19 @@ async def get_trigger(
     scenario_id: uuid.UUID, trigger_id: uuid.UUID, gw: Ctx, caller: Viewer
 ) -> TriggerPublic:
     return public(await triggers.get(gw, caller, scenario_id, trigger_id))
+
+
+@router.put("/{trigger_id}", response_model=TriggerPublic)
+async def update_trigger(
+    scenario_id: uuid.UUID, trigger_id: uuid.UUID, body: TriggerUpdate, gw: Ctx, caller: Editor
+) -> TriggerPublic:
+    """Change the trigger's name, config, cooldown or `enabled` (a disabled trigger never
+    fires); the fields left out keep their value. Its firings are kept."""
+    changes = body.model_dump(exclude_unset=True)
+    for required in ("name", "kind", "config", "enabled"):
+        if required in changes and changes[required] is None:
+            raise invalid(["body", required], f"{required} cannot be null", "null")
+    return public(await triggers.update(gw, caller, scenario_id, trigger_id, changes))
 
 
 @router.delete("/{trigger_id}", status_code=status.HTTP_204_NO_CONTENT)

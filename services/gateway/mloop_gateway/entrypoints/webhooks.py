@@ -1,7 +1,8 @@
 """`/api/scenarios/{id}/webhooks`: per-scenario webhooks and their deliveries.
 
-Editors and admins create and delete them; viewers read them. A webhook's secret is answered
-once, by the call that creates it. The scheduler sends the deliveries (see README, Webhooks).
+Editors and admins create, change (PUT, also to switch one off) and delete them; viewers read
+them. A webhook's secret is answered once, by the call that creates it. The scheduler sends
+the deliveries (see README, Webhooks).
 """
 
 from __future__ import annotations
@@ -42,6 +43,27 @@ class WebhookCreate(Strict):
         "generated when not given. Answered once, by this call.",
     )
     enabled: bool = Field(True, description="False keeps the webhook without sending to it.")
+
+
+class WebhookUpdate(Strict):
+    """The fields to change; those left out keep their value."""
+
+    url: str | None = Field(
+        None,
+        max_length=MAX_URL_LENGTH,
+        description="New target, checked as at creation; pending deliveries go to it.",
+    )
+    events: list[EventName] | None = Field(  # type: ignore[valid-type]
+        None, min_length=1, max_length=len(WEBHOOK_EVENTS), description="Event types to send."
+    )
+    secret: Secret | None = Field(
+        None, description="A new signing secret (16-256 visible ASCII characters)."
+    )
+    enabled: bool | None = Field(
+        None,
+        description="False: no new deliveries, and pending ones are given up; true: sends "
+        "again (events from then on).",
+    )
 
 
 class WebhookPublic(Public):
@@ -110,6 +132,20 @@ async def get_webhook(
     scenario_id: uuid.UUID, webhook_id: uuid.UUID, gw: Ctx, caller: Viewer
 ) -> WebhookPublic:
     return WebhookPublic.model_validate(await webhooks.get(gw, caller, scenario_id, webhook_id))
+
+
+@router.put("/{webhook_id}", response_model=WebhookPublic)
+async def update_webhook(
+    scenario_id: uuid.UUID, webhook_id: uuid.UUID, body: WebhookUpdate, gw: Ctx, caller: Editor
+) -> WebhookPublic:
+    """Change the webhook's URL, events, secret or `enabled`; the fields left out keep their
+    value. The answer never shows the secret."""
+    changes = body.model_dump(exclude_unset=True)
+    for required in ("url", "events", "secret", "enabled"):
+        if required in changes and changes[required] is None:
+            raise invalid(["body", required], f"{required} cannot be null", "null")
+    hook = await webhooks.update(gw, caller, scenario_id, webhook_id, changes)
+    return WebhookPublic.model_validate(hook)
 
 
 @router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -1,6 +1,7 @@
 """Prepared datasets: the trainer wrote a file for a workflow's preparation step
 (`DatasetPrepared`); the gateway records it as the next version of its data path, like an
-upload, and announces it (`DatasetUploaded`, which also has it profiled)."""
+upload, and announces it (`DatasetUploaded` with origin `workflow`, which has it profiled and
+lets the workflow go on, but fires no new_data trigger)."""
 
 from __future__ import annotations
 
@@ -83,6 +84,8 @@ async def on_dataset_prepared(gw: Gateway, event: DatasetPrepared, *, consumer: 
                     path=path,
                     sha256=version.sha256,
                     rows=version.rows,
+                    origin="workflow",
+                    workflow_run_id=event.workflow_run_id,
                 ),
             )
             audit.record(

@@ -1,5 +1,6 @@
-"""Webhooks of a scenario: create (the target checked, the secret shown once), list, delete, and
-their deliveries (written by the scheduler, read here through `mloop_common.db.webhooks`)."""
+"""Webhooks of a scenario: create (the target checked, the secret shown once), list, change,
+delete, and their deliveries (written by the scheduler, read here through
+`mloop_common.db.webhooks`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import secrets
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from mloop_common import webhook_targets
 from mloop_common.db.paging import Position, newest_first
@@ -104,6 +106,48 @@ async def list_(
 async def get(gw: Gateway, grant: Grant, scenario_id: uuid.UUID, webhook_id: uuid.UUID) -> Webhook:
     async with gw.db.transaction() as session:
         return await _owned(session, grant, scenario_id, webhook_id)
+
+
+async def update(
+    gw: Gateway,
+    grant: Grant,
+    scenario_id: uuid.UUID,
+    webhook_id: uuid.UUID,
+    changes: dict[str, Any],
+) -> Webhook:
+    """Change any of `url` (checked as at creation), `events`, `secret` and `enabled`. A
+    disabled webhook gets no new deliveries, and the scheduler gives up its pending ones; its
+    pending deliveries go to the URL in force and are signed with the secret in force when
+    they are sent."""
+    async with gw.db.transaction() as session:
+        hook = await _owned(session, grant, scenario_id, webhook_id)  # 404 before any look-up
+        url_changed = "url" in changes and changes["url"] != hook.url
+    if url_changed:
+        await checked_url(gw, changes["url"])
+    if "events" in changes:
+        changes["events"] = list(dict.fromkeys(changes["events"]))
+    async with gw.db.transaction() as session:
+        hook = await _owned(session, grant, scenario_id, webhook_id, for_update=True)
+        changed = {name: value for name, value in changes.items() if getattr(hook, name) != value}
+        for name, value in changed.items():
+            setattr(hook, name, value)
+        if changed:
+            detail: dict[str, Any] = {"host": webhook_targets.parse(hook.url).host}
+            # never the URL itself nor the secret: either may be a credential
+            detail["changed"] = sorted(changed)
+            detail |= {key: changed[key] for key in ("events", "enabled") if key in changed}
+            audit.record(
+                session,
+                grant,
+                action="webhook.update",
+                resource="webhook",
+                resource_id=webhook_id,
+                scenario_id=scenario_id,
+                detail=detail,
+            )
+        await session.commit()
+        await session.refresh(hook)
+    return hook
 
 
 async def delete(gw: Gateway, grant: Grant, scenario_id: uuid.UUID, webhook_id: uuid.UUID) -> None:

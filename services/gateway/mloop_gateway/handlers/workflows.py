@@ -1,21 +1,24 @@
 """A scenario's workflows: each definition sent is validated against the scenario and stored as
-the next version of its kind (train or predict); the latest version is the one in force."""
+the next version of its kind (train or predict); the latest version is the one in force.
+`WorkflowSaved` is staged in the same transaction (predictors apply the predict workflow)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
 
+from mloop_common import outbox
 from mloop_common.db.catalog import DatasetVersion, Scenario
 from mloop_common.db.workflows import Workflow
 from mloop_common.keyring import Grant
+from mloop_common.messages.events import WorkflowSaved
 from mloop_common.problems import Problem, not_found
 from mloop_common.workflows.errors import WorkflowError
 from mloop_common.workflows.spec import ScenarioFacts, WorkflowSpec, parse
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mloop_gateway.context import Gateway
+from mloop_gateway.context import SERVICE, Gateway
 from mloop_gateway.domain.paths import clean_data_path
 from mloop_gateway.handlers import audit, scenarios
 
@@ -69,8 +72,17 @@ async def define(
             scenario_id=scenario_id,
             detail={"kind": kind, "version": row.version, "steps": len(spec.steps)},
         )
+        # Every predictor re-reads the predict workflow it applies to the records.
+        outbox.stage(
+            session,
+            service=SERVICE,
+            message=WorkflowSaved(
+                scenario_id=scenario_id, kind=kind, workflow_id=row.id, version=row.version
+            ),
+        )
         await session.commit()
         await session.refresh(row)
+    gw.runtime.relay.notify()
     return row
 
 

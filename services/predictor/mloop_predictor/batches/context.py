@@ -18,7 +18,15 @@ from mloop_common.runtime import ServiceRuntime
 from mloop_common.settings import Settings
 from mloop_common.storage import ArtifactStore
 
+from mloop_predictor.domain.transform import PredictTransform
+
 Loader = Callable[[Database, ArtifactStore, uuid.UUID], Awaitable[Any]]
+TransformLoader = Callable[[Database, uuid.UUID], Awaitable[PredictTransform | None]]
+"""The scenario's predict workflow in force, or None."""
+
+
+async def no_transform(db: Database, scenario_id: uuid.UUID) -> PredictTransform | None:
+    return None
 
 
 class ScorerCache:
@@ -46,6 +54,7 @@ class Batches:
     runtime: ServiceRuntime
     store: ArtifactStore
     scorers: ScorerCache
+    transform: TransformLoader = no_transform
     instance: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}/batch")
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     stop: threading.Event = field(default_factory=threading.Event)

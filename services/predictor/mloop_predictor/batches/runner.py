@@ -5,7 +5,9 @@ The input streams through `tabular.reader.CsvScan` (pyarrow's streaming CSV read
 ahead in its own thread, every column as text); each chunk of `chunk_rows` rows is typed for
 the model (`frames.model_frame`, column-wise), scored with one `Scorer.predict_frame` call and
 appended to the output with pyarrow's CSV writer. No Python runs per row (except for models
-that predict row by row: forecasting, recommendation).
+that predict row by row: forecasting, recommendation). With the scenario's predict workflow,
+each chunk goes through it first (`batches.workflow`); the output keeps the input's columns as
+they were read.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import pyarrow.csv as pacsv
 from mloop_common.tabular.errors import CsvRejected, WrongEncoding
 from mloop_common.tabular.reader import CsvScan
 
+from mloop_predictor.batches import workflow
 from mloop_predictor.batches.frames import (
     BadInput,
     missing_columns,
@@ -31,6 +34,7 @@ from mloop_predictor.batches.frames import (
     output_batch,
     output_names,
 )
+from mloop_predictor.domain.transform import PredictTransform
 
 Report = Callable[[int, float], None]
 """Called after every chunk with (rows done, share of the input read)."""
@@ -77,6 +81,8 @@ class BatchRun:
     output: Path
     report: Report
     stop: threading.Event
+    transform: PredictTransform | None = None
+    """The scenario's predict workflow, applied to each chunk before the model."""
 
     def run(self) -> int:
         """Score the input into `output`; returns the rows scored. Raises `BadInput` for input
@@ -85,7 +91,10 @@ class BatchRun:
             counted = CountingReader(stream)
             try:
                 scan = CsvScan(counted, encoding=self.encoding, delimiter=self.delimiter)
-                self._check_columns(scan.names)
+                if self.transform is None:
+                    self._check_columns(scan.names)
+                else:
+                    workflow.check_columns(self.transform, scan.names)
                 with closing(scan.batches(background=True)) as batches:
                     return self._score(scan.names, batches, counted)
             except CsvRejected as err:
@@ -129,7 +138,12 @@ class BatchRun:
         return rows
 
     def _predict(self, chunk: pa.Table, names: list[str], before: int) -> dict[str, Any]:
-        frame = model_frame(chunk, names, self.scorer.columns, first_row=before + 1)
+        if self.transform is None:
+            frame = model_frame(chunk, names, self.scorer.columns, first_row=before + 1)
+        else:
+            frame = workflow.transformed_frame(
+                self.transform, chunk, names, self.scorer.columns, first_row=before + 1
+            )
         try:
             return self.scorer.predict_frame(frame)
         except (ValueError, TypeError, KeyError) as err:

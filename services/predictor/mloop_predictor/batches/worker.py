@@ -100,6 +100,7 @@ async def _score(
     batches: Batches, job: BatchJob, *, owner: str, model_id: uuid.UUID
 ) -> tuple[int, StoredObject]:
     scorer = await batches.scorers.get(batches.db, batches.store, model_id)
+    transform = await batches.transform(batches.db, job.scenario_id)
     key, encoding, delimiter = await _input(batches, job)
     store = batches.store
     try:
@@ -127,6 +128,7 @@ async def _score(
                 output=output,
                 report=report,
                 stop=batches.stop,
+                transform=transform,
             ).run
         )
         stored = await asyncio.to_thread(_upload, store, jobs.output_key(job), output)

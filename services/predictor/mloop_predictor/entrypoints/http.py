@@ -76,7 +76,8 @@ class PredictLane:
             served = self._served_or_none(path)
             if served is None or not grant.sees(served.scenario_id):
                 served = await self._unserved(path, grant)
-            answer = handlers.predict(self.ctx, served, body, started)
+            transform = self.ctx.transforms.by_scenario.get(served.scenario_id)
+            answer = handlers.predict(self.ctx, served, body, started, transform=transform)
             headers = _JSON
         except Problem as problem:
             status, headers, answer = problem.status, _PROBLEM, _problem_body(problem)
@@ -192,12 +193,15 @@ router = APIRouter(tags=["predictor"])
 @router.get("/api/deployments", dependencies=[Depends(admin)])
 async def deployments(request: Request) -> dict[str, Any]:
     """What this predictor serves per scenario: the deployment state, each model (with its
-    sha256 and whether the fast path serves it), a version still loading, the last refusal;
-    and the prediction log's counters."""
+    sha256 and whether the fast path serves it), a version still loading, the last refusal,
+    the predict workflow applied to the records; and the prediction log's counters."""
     predictor: Predictor = request.app.state.predictor
     log_ = predictor.log
+    scenarios = predictor.deployments.describe()
+    for entry in scenarios:
+        entry["predict_workflow"] = predictor.transforms.describe(uuid.UUID(entry["scenario_id"]))
     return {
-        "scenarios": predictor.deployments.describe(),
+        "scenarios": scenarios,
         "prediction_log": {
             "buffered": len(log_.buffer),
             "sent": log_.sent,

@@ -1,7 +1,8 @@
 """What the predictor's online side consumes: broadcasts every replica must see (DESIGN.md).
 
 Deployment events carry the whole state they lead to; a replica applies one only when its
-version is newer than what it holds (`Deployments.apply`). Start-up subscribes first (the
+version is newer than what it holds (`Deployments.apply`). `WorkflowSaved` makes every replica
+re-read the scenario's predict workflow (`Transforms.refresh`). Start-up subscribes first (the
 broker starts before the start-up steps), then loads every deployment from Postgres.
 """
 
@@ -17,6 +18,7 @@ from mloop_common.messages.events import (
     ModelPromoted,
     ModelRolledBack,
     ScenarioDeleted,
+    WorkflowSaved,
 )
 
 from mloop_predictor import handlers
@@ -56,5 +58,12 @@ def build_router(ctx: Predictor) -> KafkaRouter:
         """Stop serving a deleted scenario."""
         if event.scenario_id is not None:
             ctx.deployments.delete(event.scenario_id)
+            ctx.transforms.delete(event.scenario_id)
+
+    @broadcast_subscriber(router, topics.WORKFLOW_SAVED)
+    async def on_workflow_saved(event: WorkflowSaved) -> None:
+        """A predict workflow changed: transform the next requests' records by the one now in
+        force (read once here, never per request)."""
+        await handlers.on_workflow_saved(ctx, event.scenario_id, event.kind)
 
     return router

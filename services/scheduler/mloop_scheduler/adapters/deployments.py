@@ -43,13 +43,14 @@ async def promote(db: Database, command: PromoteModel, *, consumer: str) -> bool
         if not await first_delivery(session, consumer=consumer, event_id=command.event_id):
             return False
         scenario_id = _scenario(command)
-        row = await _locked(session, scenario_id)
+        row = await lock_deployment(session, scenario_id)
         await _require_model(session, scenario_id, command.model_id, command)
         outcome = _decide(
-            command, lambda: domain.promote(_state(row), command.model_id, reason=command.reason)
+            command,
+            lambda: domain.promote(current_state(row), command.model_id, reason=command.reason),
         )
-        await _write(session, scenario_id, row, outcome, command.requested_by)
-        _stage(session, _promoted(command, outcome, command.reason))
+        await write_outcome(session, scenario_id, row, outcome, command.requested_by)
+        stage(session, _promoted(command, outcome, command.reason))
         await session.commit()
     return True
 
@@ -60,16 +61,16 @@ async def rollback(db: Database, command: RollbackModel, *, consumer: str) -> bo
         if not await first_delivery(session, consumer=consumer, event_id=command.event_id):
             return False
         scenario_id = _scenario(command)
-        row = await _locked(session, scenario_id)
+        row = await lock_deployment(session, scenario_id)
         target = await serving_reads.rollback_target(session, scenario_id)
-        outcome = _decide(command, lambda: domain.rollback(_state(row), target=target))
+        outcome = _decide(command, lambda: domain.rollback(current_state(row), target=target))
         assert target is not None and outcome.state.champion_model_id == target
         await _require_model(session, scenario_id, target, command, role="previous champion")
-        await _write(session, scenario_id, row, outcome, command.requested_by)
-        await _end_test_row(session, outcome, reason=serving_reads.ROLLBACK)
+        await write_outcome(session, scenario_id, row, outcome, command.requested_by)
+        await close_test(session, outcome, reason=serving_reads.ROLLBACK)
         previous = outcome.previous_champion
         assert previous is not None
-        _stage(
+        stage(
             session,
             ModelRolledBack(
                 **command.caused(),
@@ -80,7 +81,7 @@ async def rollback(db: Database, command: RollbackModel, *, consumer: str) -> bo
             ),
         )
         if outcome.ended_test_id is not None:
-            _stage(session, _test_ended(command, outcome, reason=serving_reads.ROLLBACK))
+            stage(session, _test_ended(command, outcome, reason=serving_reads.ROLLBACK))
         await session.commit()
     return True
 
@@ -91,7 +92,7 @@ async def start_test(db: Database, command: StartABTest, *, consumer: str) -> bo
         if not await first_delivery(session, consumer=consumer, event_id=command.event_id):
             return False
         scenario_id = _scenario(command)
-        row = await _locked(session, scenario_id)
+        row = await lock_deployment(session, scenario_id)
         if await session.get(ABTest, command.test_id) is not None:
             raise _refusal(command, f"A/B test {command.test_id} exists already")
         await _require_model(
@@ -100,7 +101,7 @@ async def start_test(db: Database, command: StartABTest, *, consumer: str) -> bo
         outcome = _decide(
             command,
             lambda: domain.start_test(
-                _state(row),
+                current_state(row),
                 test_id=command.test_id,
                 mode=command.mode,
                 challenger_model_id=command.challenger_model_id,
@@ -109,7 +110,7 @@ async def start_test(db: Database, command: StartABTest, *, consumer: str) -> bo
                 sticky_column=command.sticky_column,
             ),
         )
-        await _write(session, scenario_id, row, outcome, command.requested_by)
+        await write_outcome(session, scenario_id, row, outcome, command.requested_by)
         state = outcome.state
         assert state.champion_model_id is not None and state.challenger_model_id is not None
         session.add(
@@ -127,7 +128,7 @@ async def start_test(db: Database, command: StartABTest, *, consumer: str) -> bo
                 requested_by=command.requested_by,
             )
         )
-        _stage(
+        stage(
             session,
             ABTestStarted(
                 **command.caused(),
@@ -147,14 +148,14 @@ async def end_test(db: Database, command: EndABTest, *, consumer: str) -> bool:
         if not await first_delivery(session, consumer=consumer, event_id=command.event_id):
             return False
         scenario_id = _scenario(command)
-        row = await _locked(session, scenario_id)
+        row = await lock_deployment(session, scenario_id)
         test = await serving_reads.ab_test(session, scenario_id, command.test_id)
         if test is None:
             raise _refusal(command, f"no A/B test {command.test_id} in scenario {scenario_id}")
         outcome = _decide(
             command,
             lambda: domain.end_test(
-                _state(row),
+                current_state(row),
                 test_id=command.test_id,
                 promote_challenger=command.promote_challenger,
                 reason=command.reason,
@@ -164,65 +165,43 @@ async def end_test(db: Database, command: EndABTest, *, consumer: str) -> bool:
             await _require_model(
                 session, scenario_id, outcome.winner_model_id, command, role="challenger"
             )
-        await _write(session, scenario_id, row, outcome, command.requested_by)
-        await _end_test_row(session, outcome, reason=command.reason)
-        _stage(session, _test_ended(command, outcome, reason=command.reason))
+        await write_outcome(session, scenario_id, row, outcome, command.requested_by)
+        await close_test(session, outcome, reason=command.reason)
+        stage(session, _test_ended(command, outcome, reason=command.reason))
         if outcome.promoted is not None:
-            _stage(session, _promoted(command, outcome, command.reason))
+            stage(session, _promoted(command, outcome, command.reason))
         await session.commit()
     return True
 
 
-# --- shared steps ----------------------------------------------------------------------------
+# --- steps shared with automatic deployment and workflow steps -----------------------------
+#
+# `adapters.policy` and `workflows.adapters` change the deployment state in-process (the
+# scheduler owns it, so it does not send itself commands) with these, in their own transaction.
 
 
-def _scenario(command: Message) -> uuid.UUID:
-    if command.scenario_id is None:
-        raise PermanentError(f"{command.type} {command.event_id} names no scenario")
-    return command.scenario_id
-
-
-def _refusal(command: Message, reason: str) -> PermanentError:
-    log.warning("refused %s %s: %s", command.type, command.event_id, reason)
-    return PermanentError(f"{command.type} refused: {reason}")
-
-
-def _decide(command: Message, decide: Callable[[], Outcome]) -> Outcome:
-    try:
-        return decide()
-    except Refused as refused:
-        raise _refusal(command, str(refused)) from None
-
-
-async def _locked(session: AsyncSession, scenario_id: uuid.UUID) -> Deployment | None:
-    """The scenario's deployment row, locked until commit (None before its first champion)."""
+async def lock_deployment(session: AsyncSession, scenario_id: uuid.UUID) -> Deployment | None:
+    """The scenario's deployment row, locked until commit (None before its first champion).
+    Lock it before deciding, so the changes of one scenario apply one at a time."""
     return await session.get(Deployment, scenario_id, with_for_update=True)
 
 
-def _state(row: Deployment | None) -> DeploymentState | None:
+def current_state(row: Deployment | None) -> DeploymentState | None:
+    """The deployment state a locked row holds (None when there is no row yet), as the pure
+    decisions of `domain.deployments` take it."""
     return None if row is None else serving_reads.state_of(row)
 
 
-async def _require_model(
-    session: AsyncSession,
-    scenario_id: uuid.UUID,
-    model_id: uuid.UUID,
-    command: Message,
-    *,
-    role: str = "model",
-) -> None:
-    """The model must exist in the scenario; its row stays locked against deletion."""
-    if await serving_reads.scenario_model(session, scenario_id, model_id, lock=True) is None:
-        raise _refusal(command, f"{role} {model_id} does not exist in scenario {scenario_id}")
-
-
-async def _write(
+async def write_outcome(
     session: AsyncSession,
     scenario_id: uuid.UUID,
     row: Deployment | None,
     outcome: Outcome,
     requested_by: uuid.UUID | None,
 ) -> None:
+    """Write a decided outcome in the caller's transaction: the new state into the locked `row`
+    (a new row when None) and one history row per change. The caller stages the events the
+    outcome owes (`stage`) and closes an ended test's row (`close_test`)."""
     state = outcome.state
     values = {
         "version": state.version,
@@ -255,7 +234,8 @@ async def _write(
     await session.flush()
 
 
-async def _end_test_row(session: AsyncSession, outcome: Outcome, *, reason: str) -> None:
+async def close_test(session: AsyncSession, outcome: Outcome, *, reason: str) -> None:
+    """Mark the A/B test the outcome ended (if any) as ended, with its reason and winner."""
     if outcome.ended_test_id is None:
         return
     test = await session.get(ABTest, outcome.ended_test_id)
@@ -265,6 +245,45 @@ async def _end_test_row(session: AsyncSession, outcome: Outcome, *, reason: str)
     test.ended_at = _now()
     test.end_reason = reason[:32]
     test.winner_model_id = outcome.winner_model_id
+
+
+def stage(session: AsyncSession, message: Message) -> None:
+    """Put a deployment event in the scheduler's outbox, in the caller's transaction."""
+    outbox.stage(session, service=SERVICE, message=message)
+
+
+# --- steps of the commands above ------------------------------------------------------------
+
+
+def _scenario(command: Message) -> uuid.UUID:
+    if command.scenario_id is None:
+        raise PermanentError(f"{command.type} {command.event_id} names no scenario")
+    return command.scenario_id
+
+
+def _refusal(command: Message, reason: str) -> PermanentError:
+    log.warning("refused %s %s: %s", command.type, command.event_id, reason)
+    return PermanentError(f"{command.type} refused: {reason}")
+
+
+def _decide(command: Message, decide: Callable[[], Outcome]) -> Outcome:
+    try:
+        return decide()
+    except Refused as refused:
+        raise _refusal(command, str(refused)) from None
+
+
+async def _require_model(
+    session: AsyncSession,
+    scenario_id: uuid.UUID,
+    model_id: uuid.UUID,
+    command: Message,
+    *,
+    role: str = "model",
+) -> None:
+    """The model must exist in the scenario; its row stays locked against deletion."""
+    if await serving_reads.scenario_model(session, scenario_id, model_id, lock=True) is None:
+        raise _refusal(command, f"{role} {model_id} does not exist in scenario {scenario_id}")
 
 
 def _promoted(command: Message, outcome: Outcome, reason: str) -> ModelPromoted:
@@ -287,10 +306,6 @@ def _test_ended(command: Message, outcome: Outcome, *, reason: str) -> ABTestEnd
         reason=reason,
         state=outcome.state,
     )
-
-
-def _stage(session: AsyncSession, message: Message) -> None:
-    outbox.stage(session, service=SERVICE, message=message)
 
 
 def _now() -> datetime:

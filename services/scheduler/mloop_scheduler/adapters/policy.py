@@ -52,10 +52,17 @@ from mloop_common.settings import Settings
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mloop_scheduler.adapters.deployments import _end_test_row, _stage, _state, _write
+from mloop_scheduler.adapters.deployments import (
+    close_test,
+    current_state,
+    lock_deployment,
+    stage,
+    write_outcome,
+)
 from mloop_scheduler.domain import deployments as domain
 from mloop_scheduler.domain import policy
 from mloop_scheduler.domain.deployments import Outcome, Refused
+from mloop_scheduler.workflows import adapters as workflow_rows
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +114,12 @@ def _decide(
 async def on_model_trained(
     db: Database, event: ModelTrained, *, settings: Settings, consumer: str
 ) -> bool:
-    """Apply the scenario's policy to the new model; True when it staged deployment events."""
+    """Apply the scenario's policy to the new model; True when it staged deployment events.
+
+    A model trained by a workflow run whose definition has a deployment step is that step's to
+    deploy (it promotes when its gates pass, or leaves it by its own `policy: manual`): the
+    policy records that it left it and does nothing, so the two never both act. A workflow
+    without a deployment step leaves its models to the policy like any other run."""
     if event.scenario_id is None:
         raise PermanentError(f"ModelTrained {event.event_id} names no scenario")
     scenario_id = event.scenario_id
@@ -118,8 +130,27 @@ async def on_model_trained(
         if scenario is None:  # deleted since: nothing left to deploy
             await session.commit()
             return False
-        row = await session.get(Deployment, scenario_id, with_for_update=True)
-        state = _state(row)
+        deciding = await workflow_rows.deployment_step_for(session, event.run_id)
+        if deciding is not None:
+            workflow_run_id, step = deciding
+            _decide(
+                session,
+                scenario,
+                event.model_id,
+                LEFT_AS_CANDIDATE,
+                f"trained by workflow run {workflow_run_id}, whose deployment step {step!r} "
+                "decides on it; the policy leaves it",
+                {
+                    "run_id": str(event.run_id),
+                    "workflow_run_id": str(workflow_run_id),
+                    "step": step,
+                    "deferred_to": "workflow",
+                },
+            )
+            await session.commit()
+            return False
+        row = await lock_deployment(session, scenario_id)
+        state = current_state(row)
         candidate = await serving_reads.scenario_model(
             session, scenario_id, event.model_id, lock=True
         )
@@ -156,8 +187,8 @@ async def on_model_trained(
                 outcome = domain.promote(state, candidate.id, reason=POLICY)
                 if first:
                     outcome = _reasoned(outcome, policy.FIRST_MODEL)
-                await _write(session, scenario_id, row, outcome, None)
-                _stage(session, _promoted(scenario_id, outcome, event))
+                await write_outcome(session, scenario_id, row, outcome, None)
+                stage(session, _promoted(scenario_id, outcome, event))
                 if champion is not None:
                     await _start_probation(session, scenario, candidate, champion, settings)
                     detail["probation"] = True
@@ -208,14 +239,14 @@ async def _start_test(
 ) -> uuid.UUID:
     test_id = uuid.uuid4()
     outcome = domain.start_test(
-        _state(row),
+        current_state(row),
         test_id=test_id,
         mode="ab_test",
         challenger_model_id=candidate.id,
         challenger_share=settings.ab_share,
         reason=POLICY,
     )
-    await _write(session, scenario_id, row, outcome, None)
+    await write_outcome(session, scenario_id, row, outcome, None)
     state = outcome.state
     assert state.champion_model_id is not None and state.challenger_model_id is not None
     session.add(
@@ -234,7 +265,7 @@ async def _start_test(
             started_at=_now(),
         )
     )
-    _stage(
+    stage(
         session,
         ABTestStarted(
             **event.caused(),
@@ -393,7 +424,7 @@ async def check_probation(db: Database, watch: Watch, *, settings: Settings) -> 
             margin=settings.probation_margin,
         )
     async with db.transaction() as session:
-        row = await session.get(Deployment, watch.scenario_id, with_for_update=True)
+        row = await lock_deployment(session, watch.scenario_id)
         current = await session.get(Probation, watch.scenario_id, with_for_update=True)
         if (
             current is None
@@ -441,10 +472,10 @@ async def _roll_back(
             detail,
         )
         return False
-    outcome = _reasoned(domain.rollback(_state(row), target=target), PROBATION)
-    await _write(session, scenario.id, row, outcome, None)
-    await _end_test_row(session, outcome, reason=PROBATION)
-    _stage(
+    outcome = _reasoned(domain.rollback(current_state(row), target=target), PROBATION)
+    await write_outcome(session, scenario.id, row, outcome, None)
+    await close_test(session, outcome, reason=PROBATION)
+    stage(
         session,
         ModelRolledBack(
             scenario_id=scenario.id,
@@ -455,7 +486,7 @@ async def _roll_back(
         ),
     )
     if outcome.ended_test_id is not None:
-        _stage(
+        stage(
             session,
             ABTestEnded(
                 scenario_id=scenario.id,
@@ -549,14 +580,14 @@ async def check_test(db: Database, running: Running, *, settings: Settings) -> b
     if decision.verdict == "continue":
         return False
     async with db.transaction() as session:
-        row = await session.get(Deployment, running.scenario_id, with_for_update=True)
+        row = await lock_deployment(session, running.scenario_id)
         test = await session.get(ABTest, running.test_id, with_for_update=True)
         if row is None or test is None or test.status != serving_reads.RUNNING:
             return False
         promote = decision.verdict == "challenger"
         try:
             outcome = domain.end_test(
-                _state(row), test_id=test.id, promote_challenger=promote, reason=POLICY
+                current_state(row), test_id=test.id, promote_challenger=promote, reason=POLICY
             )
         except Refused as refused:  # the state names another test: nothing of ours to end
             log.warning("A/B test %s not ended: %s", test.id, refused)
@@ -565,12 +596,12 @@ async def check_test(db: Database, running: Running, *, settings: Settings) -> b
             session, running.scenario_id, test.challenger_model_id, lock=True
         ):
             outcome = domain.end_test(
-                _state(row), test_id=test.id, promote_challenger=False, reason=POLICY
+                current_state(row), test_id=test.id, promote_challenger=False, reason=POLICY
             )
             promote = False
-        await _write(session, running.scenario_id, row, outcome, None)
-        await _end_test_row(session, outcome, reason=POLICY)
-        _stage(
+        await write_outcome(session, running.scenario_id, row, outcome, None)
+        await close_test(session, outcome, reason=POLICY)
+        stage(
             session,
             ABTestEnded(
                 scenario_id=running.scenario_id,
@@ -582,7 +613,7 @@ async def check_test(db: Database, running: Running, *, settings: Settings) -> b
         )
         detail = _test_detail(test, comparison, settings)
         if promote:
-            _stage(session, _promoted(running.scenario_id, outcome))
+            stage(session, _promoted(running.scenario_id, outcome))
             new = await serving_reads.scenario_model(
                 session, running.scenario_id, test.challenger_model_id
             )

@@ -4,7 +4,8 @@ A trigger considers firing for a *cause*: an event (DriftDetected, DatasetUpload
 PerformanceDegraded), a schedule slot, or a live metric the scheduler computed. Each cause has a
 de-duplication key (the event id, the slot time, the newest labelled prediction), so the same
 cause never fires the same trigger twice, and a reason a person can read. What the firing leads
-to is decided in order: within the trigger's cooldown → `cooldown`; the scenario already has its
+to is decided in order: a cause triggers do not act on (a dataset version a workflow made) →
+`skipped`; within the trigger's cooldown → `cooldown`; the scenario already has its
 maximum of retrains queued or running → `capped`; otherwise the retrain is attempted (which may
 still end `duplicate` or `failed`, see `mloop_scheduler.retrain`).
 """
@@ -40,6 +41,7 @@ class Cause:
     reason: str
     at: datetime
     detail: dict[str, Any] = field(default_factory=dict)
+    skip: str | None = None  # why this cause is recorded but starts nothing, whatever else
 
 
 # --- de-duplication keys ---------------------------------------------------------------------
@@ -92,6 +94,15 @@ def new_data_reason(
     if watched is None or path != watched:
         return None
     return f"new data: {path} version {version}" if version else f"new data: {path}"
+
+
+def new_data_skip(origin: str, workflow_run_id: uuid.UUID | None = None) -> str | None:
+    """Why a new version must not retrain, or None: one a workflow's data_preprocessing step
+    made (the platform's own data; retraining on it would run the workflow again, in a loop)."""
+    if origin != "workflow":
+        return None
+    run = f" run {workflow_run_id}" if workflow_run_id is not None else ""
+    return f"the version was made by workflow{run}, not uploaded: triggers do not retrain on it"
 
 
 def performance_reason(

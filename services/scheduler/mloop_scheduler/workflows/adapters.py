@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mloop_scheduler.adapters import deployments as deployment_rows
 from mloop_scheduler.domain import deployments as deployment_domain
 from mloop_scheduler.domain.deployments import Outcome
+from mloop_scheduler.workflows.domain import DEPLOYMENT, MODEL_TRAINING
 
 # --- definitions -----------------------------------------------------------------------------
 
@@ -91,6 +92,28 @@ async def waiting_step(
     return None if row is None else (row[0], row[1])
 
 
+async def deployment_step_for(
+    session: AsyncSession, training_run_id: uuid.UUID
+) -> tuple[uuid.UUID, str] | None:
+    """(workflow run id, step name) of the deployment step of the workflow run whose training
+    step started the training run `training_run_id`; None when no workflow run started it, or
+    the workflow has no deployment step (its model is then left to the scenario's policy)."""
+    started_by = (
+        select(WorkflowStep.workflow_run_id)
+        .where(WorkflowStep.command_id == training_run_id, WorkflowStep.type == MODEL_TRAINING)
+        .limit(1)
+        .scalar_subquery()
+    )
+    found = await session.execute(
+        select(WorkflowStep.workflow_run_id, WorkflowStep.name)
+        .where(WorkflowStep.workflow_run_id == started_by, WorkflowStep.type == DEPLOYMENT)
+        .order_by(WorkflowStep.position)
+        .limit(1)
+    )
+    row = found.first()
+    return None if row is None else (row[0], row[1])
+
+
 async def runs_due(session: AsyncSession, now: datetime, *, limit: int = 100) -> list[uuid.UUID]:
     """Runs with a step whose retry is due."""
     found = await session.scalars(
@@ -153,12 +176,12 @@ async def promote(
     transaction: (state, outcome), outcome None when it is the champion already. Raises
     `deployments.Refused` when the change is not allowed (an A/B test runs, the model is gone).
     The caller stages ModelPromoted."""
-    row = await deployment_rows._locked(session, scenario_id)
-    state = deployment_rows._state(row)
+    row = await deployment_rows.lock_deployment(session, scenario_id)
+    state = deployment_rows.current_state(row)
     if state is not None and state.champion_model_id == model_id:
         return state, None
     if await serving_reads.scenario_model(session, scenario_id, model_id, lock=True) is None:
         raise deployment_domain.Refused(f"model {model_id} does not exist in the scenario")
     outcome = deployment_domain.promote(state, model_id, reason=reason)
-    await deployment_rows._write(session, scenario_id, row, outcome, None)
+    await deployment_rows.write_outcome(session, scenario_id, row, outcome, None)
     return outcome.state, outcome

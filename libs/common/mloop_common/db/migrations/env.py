@@ -10,6 +10,7 @@ from mloop_common.db import (  # noqa: F401  (registers their tables)
     serving,
     training,
     triggers,
+    web_sessions,
     webhooks,
     workflow_runs,
     workflows,

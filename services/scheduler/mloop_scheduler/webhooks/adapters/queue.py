@@ -127,7 +127,9 @@ async def claim(
     """Take up to `limit` due deliveries, oldest due first, under a lease of `lease` seconds.
 
     A delivery whose last allowed try was cut off (its sender died; the lease ran out with no
-    result) is failed here rather than tried once more."""
+    result) is failed here rather than tried once more, and so is one whose webhook was
+    disabled since it was queued. A webhook's delivery goes to the webhook's URL in force (an
+    edit re-points its pending deliveries), and the row records it."""
     due = (
         select(WebhookDelivery.id)
         .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= func.now())
@@ -135,19 +137,31 @@ async def claim(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+    disabled = (
+        select(Webhook.id)
+        .where(Webhook.id == WebhookDelivery.webhook_id, Webhook.enabled.is_(False))
+        .exists()
+    )
+    current_url = (
+        select(Webhook.url).where(Webhook.id == WebhookDelivery.webhook_id).scalar_subquery()
+    )
     async with db.transaction() as session:
-        await session.execute(
-            update(WebhookDelivery)
-            .where(
-                WebhookDelivery.id.in_(due.where(WebhookDelivery.attempts >= max_attempts)),
+        for given_up, why in (
+            (due.where(disabled), "the webhook was disabled"),
+            (
+                due.where(WebhookDelivery.attempts >= max_attempts),
+                "no result of the last try (its sender stopped)",
+            ),
+        ):
+            await session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id.in_(given_up))
+                .values(
+                    status="failed",
+                    last_error=func.coalesce(WebhookDelivery.last_error + "; ", "") + why,
+                )
             )
-            .values(
-                status="failed",
-                last_error=func.coalesce(WebhookDelivery.last_error + "; ", "")
-                + "no result of the last try (its sender stopped)",
-            )
-        )
-        due = due.where(WebhookDelivery.attempts < max_attempts)
+        due = due.where(WebhookDelivery.attempts < max_attempts, ~disabled)
         rows = (
             await session.execute(
                 update(WebhookDelivery)
@@ -155,6 +169,7 @@ async def claim(
                 .values(
                     attempts=WebhookDelivery.attempts + 1,
                     next_attempt_at=func.now() + timedelta(seconds=lease),
+                    url=func.coalesce(current_url, WebhookDelivery.url),
                 )
                 .returning(
                     WebhookDelivery.id,

@@ -1,0 +1,1 @@
+"""The dashboard: page shells, static files, sign-in sessions and languages."""
