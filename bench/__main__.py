@@ -15,7 +15,17 @@ from collections.abc import Callable
 import typer
 from rich.console import Console
 
-from bench import BenchmarkFailed, batch, drift, feedback, loop, serving, training, upload
+from bench import (
+    BenchmarkFailed,
+    batch,
+    dashboard,
+    drift,
+    feedback,
+    loop,
+    serving,
+    training,
+    upload,
+)
 
 BENCHMARKS: dict[str, Callable[..., None]] = {
     "upload": upload.run,
@@ -25,6 +35,7 @@ BENCHMARKS: dict[str, Callable[..., None]] = {
     "loop": loop.run,
     "drift": drift.run,
     "feedback": feedback.run,
+    "dashboard": dashboard.run,
 }
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)

@@ -25,6 +25,7 @@ from mloop_gateway.entrypoints import (
     messages,
     models,
     monitoring,
+    overview,
     predict,
     predictions,
     prepared_messages,
@@ -36,9 +37,11 @@ from mloop_gateway.entrypoints import (
 )
 from mloop_gateway.entrypoints.idempotency import IdempotencyMiddleware, purge_expired
 from mloop_gateway.handlers.keys import ensure_admin_key
+from mloop_gateway.web import pages_core, pages_monitoring, pages_training, render
 
 ROUTERS = (
     health,
+    overview,
     catalogue,
     keys,
     audit,
@@ -57,6 +60,9 @@ ROUTERS = (
     workflow_runs,
     monitoring,
     predict,
+    pages_core,
+    pages_training,
+    pages_monitoring,
 )
 
 
@@ -92,6 +98,7 @@ def create_app(settings: Settings | None = None) -> predict.PredictForward:
     )
     for module in ROUTERS:
         app.include_router(module.router)
+    render.install(app)  # the dashboard's pages redirect to sign-in
     app.state.predictor_client = predictor_client
     return predict.PredictForward(  # in front of everything: see entrypoints.predict
         app,

@@ -102,11 +102,14 @@
     var found = await MLoop.api("GET", base + "/models?limit=50" + (more && cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
     models = more ? models.concat(found.items) : found.items;
     cursor = found.next_cursor;
-    var wanted = models.map(function (m) { return m.experiment_id; }).filter(function (id) { return id && !experiments[id]; });
-    await Promise.all(Array.from(new Set(wanted)).map(async function (id) {
-      try { experiments[id] = (await MLoop.api("GET", base + "/experiments/" + id)).name; }
-      catch (error) { experiments[id] = T.shortId(id); }
-    }));
+    var wanted = Array.from(new Set(models.map(function (m) { return m.experiment_id; }).filter(function (id) { return id && !experiments[id]; })));
+    if (wanted.length) {  // their names, in one call (a page holds at most 50 models)
+      try {
+        var named = await MLoop.api("GET", base + "/experiments/compare?ids=" + wanted.join(","));
+        named.items.forEach(function (item) { experiments[item.experiment.id] = item.experiment.name; });
+      } catch (error) { /* shown by their short ids below */ }
+      wanted.forEach(function (id) { experiments[id] = experiments[id] || T.shortId(id); });
+    }
     showModels();
     document.getElementById("more-models").hidden = !cursor;
   }
