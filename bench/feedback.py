@@ -7,9 +7,11 @@ signed with the deployment's secret over the last hour, actuals of each scenario
 ids distinct) are produced onto the feedback topic first. Then, in turn:
 
 - **floor**: `bench.bare_feedback` in a subprocess (aiokafka `getmany` -> orjson -> asyncpg
-  COPY into the same `feedback` table, same unique key, offsets committed after each batch);
+  COPY into the same `feedback` table, same primary key and index, offsets committed after each
+  batch);
 - **platform**: the table emptied, the monitor started; it drains the same topic with its own
-  consumer group (batch subscriber, orjson, every message checked, one statement per batch).
+  consumer group (FastStream batch subscriber, orjson, every message checked: signed id,
+  retention, the actual's type; one COPY per batch, an upsert when a key is stored already).
 
 Both are timed the same way from outside: their consumer group's committed offsets, read every
 0.1 s, from the first commit to the one covering every message (so the first batch of each is

@@ -142,8 +142,11 @@ def joined(settings: Settings, sid: uuid.UUID) -> list[Labelled]:
     return asyncio.run(run())
 
 
-def produce(settings: Settings, *messages: tuple[bytes | None, bytes | None]) -> None:
-    """Publish (key, value) pairs to the feedback topic, in order, one at a time."""
+def produce(
+    settings: Settings, *messages: tuple[bytes | None, bytes | None], at: int | None = None
+) -> None:
+    """Publish (key, value) pairs to the feedback topic, in order, one at a time (`at`: the
+    records' timestamp in milliseconds, now when None)."""
 
     async def send() -> None:
         producer = AIOKafkaProducer(
@@ -152,7 +155,9 @@ def produce(settings: Settings, *messages: tuple[bytes | None, bytes | None]) ->
         await producer.start()
         try:
             for key, value in messages:
-                await producer.send_and_wait(settings.feedback_topic, value, key=key)
+                await producer.send_and_wait(
+                    settings.feedback_topic, value, key=key, timestamp_ms=at
+                )
         finally:
             await producer.stop()
 
@@ -387,6 +392,37 @@ def test_topic_feedback_is_stored_last_write_wins_and_bad_messages_are_dead_lett
         assert letter["payload"] == value.decode(errors="replace"), reason
         assert letter["topic"] == settings.feedback_topic and letter["offset"] >= 0
     assert found["unknown or forged prediction id"]["key"] == str(sid)
+
+
+def test_stored_feedback_is_overwritten_only_by_a_later_write(
+    client: httpx.Client, gateway: RunningGateway, ids: PredictionIds
+) -> None:
+    """Feedback on a prediction already in the log (a correction, a batch delivered again):
+    the later write wins, an older one changes nothing, and the new keys beside them are
+    stored (the monitor copies batches in, and upserts those that meet stored keys)."""
+    settings = gateway.settings
+    sid = new_scenario(client, "regression")
+    now = datetime.now(UTC)
+    p1, p2, p3 = (ids.issue(sid, now - timedelta(seconds=i)) for i in range(3))
+    t0 = int(time.time() * 1000)
+    produce(settings, bare(sid, p1, 1.0), at=t0)
+    eventually(lambda: stored(settings, sid) == {p1: (1.0, "topic")}, what="first write")
+
+    produce(settings, bare(sid, p1, 2.0), bare(sid, p2, 3.0), at=t0 + 1000)
+    want = {p1: (2.0, "topic"), p2: (3.0, "topic")}
+    eventually(lambda: stored(settings, sid) == want, what="the later write")
+
+    produce(settings, bare(sid, p1, 0.5), at=t0 - 60_000)  # received before: changes nothing
+    produce(settings, bare(sid, p3, 4.0), at=t0 + 2000)
+    want[p3] = (4.0, "topic")
+    eventually(lambda: stored(settings, sid) == want, what="a new key after an older write")
+    received = db_rows(
+        settings,
+        "SELECT received_at FROM feedback WHERE scenario_id = :sid AND prediction_id = :pid",
+        sid=sid,
+        pid=p1,
+    )
+    assert received[0].received_at == datetime.fromtimestamp((t0 + 1000) / 1000, UTC)
 
 
 # --- before the prediction, and never -------------------------------------------------------

@@ -1,31 +1,42 @@
 """The monitor's feedback path, pure parts: the bare topic's JSON parsed, items checked (signed
-ids, retention, the task's type, jsonb), a batch de-duplicated (last write wins), and the daily
-partitions of both logs (names, parsing, which retention drops)."""
+ids, retention, the task's type, jsonb), the batch versions of both giving the same answers as
+the per-item ones, a batch de-duplicated (last write wins), the batch parser of the topic, and
+the daily partitions of both logs (names, parsing, which retention drops)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import orjson
 import pytest
+from aiokafka import ConsumerRecord
+from faststream.kafka.message import KafkaAckableMessage
+from faststream.kafka.parser import AioKafkaBatchParser
+from mloop_common.ml.live import checked_actual
 from mloop_common.prediction_ids import PredictionIds
 from mloop_monitor.domain.feedback import (
+    TOPIC,
     Candidate,
     FeedbackCheck,
     FeedbackRow,
     Refused,
+    SignedIds,
     bare_payload,
-    json_text,
     latest,
     parse_bare,
+    parse_records,
     record_time,
     ttl_reason,
 )
 from mloop_monitor.domain.partitions import DayPartition, expired, horizon, parse
+from mloop_monitor.entrypoints.feedback_messages import parse_batch
 
-IDS = PredictionIds("unit-test-secret-0123456789")
+SECRET = "unit-test-secret-0123456789"
+IDS = PredictionIds(SECRET)
 SCENARIO = uuid.UUID("6f1c1d8e-3b7a-4c55-9d1e-0f2a9b8c7d61")
 NOW = datetime(2026, 3, 9, 12, 0, tzinfo=UTC)
 OLDEST = NOW - timedelta(days=30)
@@ -94,19 +105,19 @@ def test_record_time_is_the_kafka_timestamp_or_the_fallback() -> None:
 def test_a_verified_id_gives_the_row_its_moment_and_json() -> None:
     at = datetime(2026, 3, 9, 8, 30, 0, 250000, tzinfo=UTC)
     pid = IDS.issue(SCENARIO, at)
-    row = FeedbackCheck(IDS).row(
+    row = FeedbackCheck(SECRET).row(
         candidate(pid, {"a": [1, 2.5]}, index=3), "recommendation", horizon=OLDEST
     )
     # A dict is not a recommendation actual: refused below; a list is.
     assert isinstance(row, Refused)
-    row = FeedbackCheck(IDS).row(
+    row = FeedbackCheck(SECRET).row(
         candidate(pid, ["a", "b"], index=3), "recommendation", horizon=OLDEST
     )
-    assert row == FeedbackRow(at, SCENARIO, pid, '["a","b"]', NOW, 3)
+    assert row == FeedbackRow(at, SCENARIO, pid, '["a","b"]', NOW, TOPIC)
 
 
 def test_the_check_refuses_unknown_forged_expired_and_mistyped_feedback() -> None:
-    check = FeedbackCheck(IDS)
+    check = FeedbackCheck(SECRET)
     pid = IDS.issue(SCENARIO, NOW)
 
     def reason(one: Candidate, task: str | None = "classification") -> str:
@@ -134,11 +145,115 @@ def test_the_check_refuses_unknown_forged_expired_and_mistyped_feedback() -> Non
     assert isinstance(check.row(candidate(pid, 2.5), "regression", horizon=OLDEST), FeedbackRow)
 
 
-def test_json_text_is_what_jsonb_takes() -> None:
-    assert json_text({"a": [1, None, "é"]}) == '{"a":[1,null,"é"]}'
-    for bad in (float("inf"), [1.0, float("nan")], {"x": "\x00"}, 2**70):
+def test_checked_actuals_are_what_jsonb_takes() -> None:
+    assert checked_actual("recommendation", ["a", 1, "é"]) == '["a",1,"é"]'
+    assert checked_actual("classification", "yes") == '"yes"'
+    assert checked_actual("regression", 2) == "2"
+    for task, bad in (
+        ("classification", float("inf")),
+        ("forecasting", [1.0, float("nan")]),
+        ("classification", "a\x00b"),
+        ("recommendation", ["a", "b\x00"]),
+        ("classification", 2**70),
+        ("classification", "\ud800"),
+    ):
         with pytest.raises(ValueError):
-            json_text(bad)
+            checked_actual(task, bad)
+
+
+def test_signed_ids_answer_as_prediction_ids() -> None:
+    long_secret = "s" * 100  # longer than SHA-256's block: HMAC hashes it first
+    for secret in (SECRET, long_secret):
+        ids, fast = PredictionIds(secret), SignedIds(secret)
+        other_scenario = uuid.uuid4()
+        issued = [ids.issue(SCENARIO, NOW - timedelta(seconds=s * 977.5)) for s in range(20)]
+        trials: list[tuple[uuid.UUID, Any]] = [(SCENARIO, pid) for pid in issued]
+        trials += [(other_scenario, pid) for pid in issued[:3]]
+        trials += [(SCENARIO, IDS.issue(SCENARIO, NOW) if secret != SECRET else "x" * 32)]
+        pid = issued[0]
+        for place in range(len(pid)):  # every character changed in turn
+            for swap in ("A", "-", "_", "+", "/", "=", "é", " "):
+                trials.append((SCENARIO, pid[:place] + swap + pid[place + 1 :]))
+        trials += [
+            (SCENARIO, pid[:-1]),
+            (SCENARIO, pid + "A"),
+            (SCENARIO, ""),
+            (SCENARIO, None),
+            (SCENARIO, 12),
+            (SCENARIO, "=" * 32),
+            (SCENARIO, pid[:30] + "=="),
+        ]
+        for scenario_id, candidate_id in trials:
+            expected = ids.verify(scenario_id, candidate_id)
+            assert fast.verify(scenario_id, candidate_id) == expected, candidate_id
+        assert fast.verify(SCENARIO, issued[3]) == NOW - timedelta(seconds=3 * 977.5)
+
+
+class Record:
+    def __init__(self, value: bytes | None, timestamp: int | None) -> None:
+        self.value, self.timestamp = value, timestamp
+
+
+def test_a_batch_parses_as_its_messages_one_by_one() -> None:
+    pid = IDS.issue(SCENARIO, NOW)
+    other = uuid.uuid4()
+    values = [
+        bare(scenario_id=str(SCENARIO), prediction_id=pid, actual="yes"),
+        None,
+        b"{nope",
+        b"[1, 2]",
+        b'"text"',
+        b"null",
+        bare(scenario_id=str(SCENARIO), actual=1),
+        bare(scenario_id=7, prediction_id=pid, actual=1),
+        bare(scenario_id=[1], prediction_id=pid, actual=1),
+        bare(scenario_id="nope", prediction_id=pid, actual=1),
+        bare(scenario_id=str(SCENARIO), prediction_id=5, actual=1),
+        bare(scenario_id=str(SCENARIO), prediction_id=pid, actual=None, note="x"),
+        bare(scenario_id=str(other), prediction_id=pid, actual=[1, {"a": 2}]),
+        bare(scenario_id=str(SCENARIO), prediction_id=pid, actual=2.5),
+    ]
+    stamps = [int(NOW.timestamp() * 1000) + i // 3 for i in range(len(values))]
+    stamps[4], stamps[5] = None, -5
+    records = [Record(value, stamp) for value, stamp in zip(values, stamps, strict=True)]
+    later = NOW + timedelta(hours=1)
+
+    candidates, refused = parse_records(records, later)
+
+    one_by_one = [
+        parse_bare(i, r.value, record_time(r.timestamp, later), {}) for i, r in enumerate(records)
+    ]
+    assert candidates == [found for found in one_by_one if isinstance(found, Candidate)]
+    assert refused == [found for found in one_by_one if isinstance(found, Refused)]
+    assert [c.index for c in candidates] == [0, 11, 12, 13]
+
+
+def test_the_batch_check_gives_the_answers_of_the_item_check() -> None:
+    check = FeedbackCheck(SECRET)
+    unknown = uuid.uuid4()
+    pid = IDS.issue(SCENARIO, NOW)
+    candidates = [
+        candidate(pid, "yes", index=0),
+        Candidate(1, unknown, IDS.issue(unknown, NOW), "yes", NOW),
+        candidate(pid[:-1] + ("A" if pid[-1] != "A" else "B"), "yes", index=2),
+        candidate(IDS.issue(SCENARIO, OLDEST - timedelta(seconds=1)), "yes", index=3),
+        candidate(pid, {"label": 1}, index=4),
+        candidate(pid, float("nan"), index=5),
+        candidate(pid, None, index=6),
+        candidate(pid, 3, index=7),
+        candidate("short", "yes", index=8),
+    ]
+    tasks = {SCENARIO: "classification"}
+
+    rows, refused = check.rows(candidates, tasks, horizon=OLDEST, source="api")
+
+    one_by_one = [
+        check.row(c, tasks.get(c.scenario_id), horizon=OLDEST, source="api") for c in candidates
+    ]
+    assert rows == [found for found in one_by_one if isinstance(found, FeedbackRow)]
+    assert refused == [found for found in one_by_one if isinstance(found, Refused)]
+    assert [row.actual for row in rows] == ['"yes"', "3"]
+    assert {row.source for row in rows} == {"api"}
 
 
 def test_a_batch_keeps_the_last_write_per_prediction() -> None:
@@ -146,7 +261,7 @@ def test_a_batch_keeps_the_last_write_per_prediction() -> None:
     t0, t1 = NOW, NOW + timedelta(seconds=1)
 
     def row(pid: str, actual: str, at: datetime, index: int) -> FeedbackRow:
-        return FeedbackRow(NOW, SCENARIO, pid, actual, at, index)
+        return FeedbackRow(NOW, SCENARIO, pid, actual, at, f"source-{index}")
 
     rows = [
         row(p1, '"a"', t1, 0),
@@ -157,8 +272,9 @@ def test_a_batch_keeps_the_last_write_per_prediction() -> None:
     kept = {r.prediction_id: r.actual for r in latest(rows)}
     # p1: the later received wins even though it came first; p2: a tie goes to the later one.
     assert kept == {p1: '"a"', p2: '"c"'}
-    other = FeedbackRow(NOW, uuid.uuid4(), p1, '"z"', t0, 4)  # same id, other scenario: kept apart
+    other = FeedbackRow(NOW, uuid.uuid4(), p1, '"z"', t0, TOPIC)  # other scenario: kept apart
     assert len(latest([*rows, other])) == 3
+    assert latest(rows[:2]) == rows[:2]  # nothing repeated: as it came
 
 
 def test_dead_letter_payload_and_reason_for_feedback_whose_prediction_never_came() -> None:
@@ -211,3 +327,23 @@ def test_retention_drops_only_whole_days_past_the_horizon() -> None:
         (date(2026, 2, 28), "feedback"),
         (date(2026, 2, 28), "predictions"),
     ]
+
+
+def test_the_topic_batch_parser_keeps_every_record_and_decodes_only_headers_it_finds() -> None:
+    def record(offset: int, headers: list[tuple[str, Any]]) -> ConsumerRecord:
+        value = bare(n=offset)
+        return ConsumerRecord("t", 0, offset, 1000 + offset, 0, None, value, None, 0, 8, headers)
+
+    records = (
+        record(10, []),
+        record(11, [("traceparent", b"00-abc"), ("bad", b"\xff\xfe"), ("none", None)]),
+        record(12, []),
+    )
+    default = AioKafkaBatchParser(msg_class=KafkaAckableMessage, regex=None).parse_batch
+
+    message = asyncio.run(parse_batch(records, default))
+
+    assert message.raw_message is records
+    assert message.body == [bare(n=10), bare(n=11), bare(n=12)]
+    assert message.batch_headers == [{"traceparent": "00-abc", "bad": "\ufffd\ufffd", "none": ""}]
+    assert message.message_id == "10-12-1010"

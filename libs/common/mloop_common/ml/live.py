@@ -13,11 +13,12 @@ classification and anomaly detection, the absolute error for regression and fore
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 
 from mloop_common.ml.preprocessing import as_flag
 from mloop_common.ml.scoring import (
@@ -110,6 +111,49 @@ def readable_actual(task_type: str, actual: Any) -> Any:
             raise ValueError("a recommendation actual is an item or a list of items")
         return items
     raise ValueError(f"unknown task type {task_type!r}")
+
+
+def checked_actual(task_type: str, actual: Any) -> str:
+    """The actual as the JSON text the feedback log stores (jsonb), once it is readable for the
+    task (`readable_actual`) and storable: finite numbers, no NUL character, integers within
+    64 bits. Raise ValueError saying why not. The gateway checks feedback with this, and the
+    monitor again (anyone may write to the feedback topic); it is on the monitor's hot path,
+    so the common cases (a label, a number) take no general walk."""
+    readable_actual(task_type, actual)
+    if type(actual) is not str and not _finite(actual):
+        raise ValueError("numbers must be finite (no NaN or Infinity)")
+    try:
+        text = orjson.dumps(actual).decode()
+    except orjson.JSONEncodeError as error:  # an integer beyond 64 bits, a lone surrogate
+        raise ValueError(f"not storable as JSON: {error}") from None
+    if "\\u0000" in text:
+        raise ValueError("text must not contain the NUL character")
+    return text
+
+
+def json_kind(value: Any) -> str:
+    """What a JSON value is, for messages: "null", "a number", "an array", ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, Mapping):
+        return all(_finite(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_finite(item) for item in value)
+    return True
 
 
 def _number(value: Any) -> float:

@@ -11,18 +11,16 @@ entry: feedback is data, not a change to the platform, and the monitor's log kee
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
 from mloop_common import outbox
 from mloop_common.keyring import Grant
 from mloop_common.messages.events import FeedbackItem, FeedbackReceived
-from mloop_common.ml.live import readable_actual
+from mloop_common.ml.live import checked_actual, json_kind
 from mloop_common.prediction_ids import PredictionIds
 from mloop_common.problems import invalid
 
@@ -118,7 +116,8 @@ def _check(
 ) -> Accepted | str:
     if not isinstance(item, Mapping):
         return (
-            f"malformed item: expected an object with prediction_id and actual, got {_kind(item)}"
+            "malformed item: expected an object with prediction_id and actual, "
+            f"got {json_kind(item)}"
         )
     missing = sorted(FIELDS - set(item))
     if missing:
@@ -128,7 +127,7 @@ def _check(
         return f"malformed item: unknown field(s) {', '.join(unknown)}"
     prediction_id, actual = item["prediction_id"], item["actual"]
     if not isinstance(prediction_id, str):
-        return f"malformed item: prediction_id must be a string, got {_kind(prediction_id)}"
+        return f"malformed item: prediction_id must be a string, got {json_kind(prediction_id)}"
     predicted_at = ids.verify(scenario_id, prediction_id)
     if predicted_at is None:
         return "unknown or forged prediction id"
@@ -138,8 +137,7 @@ def _check(
             "the retention period (MLOOP_RETENTION_DAYS)"
         )
     try:
-        readable_actual(task_type, actual)
-        size = len(_json(actual))
+        size = len(checked_actual(task_type, actual).encode())
     except ValueError as error:
         return f"wrong type for a {task_type} model: {error}"
     return Accepted(prediction_id, actual, size + len(prediction_id) + ITEM_OVERHEAD)
@@ -156,40 +154,3 @@ def chunks(accepted: Sequence[Accepted], budget: int = MESSAGE_BUDGET) -> list[l
         found[-1].append(item)
         size += item.size
     return found if found[-1] else []
-
-
-def _json(actual: Any) -> bytes:
-    """The actual as JSON Postgres stores (jsonb): finite numbers, no NUL character."""
-    if not _finite(actual):
-        raise ValueError("numbers must be finite (no NaN or Infinity)")
-    try:
-        text = orjson.dumps(actual)
-    except orjson.JSONEncodeError as error:
-        raise ValueError(f"not storable as JSON: {error}") from None
-    if b"\\u0000" in text:
-        raise ValueError("text must not contain the NUL character")
-    return text
-
-
-def _finite(value: Any) -> bool:
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, Mapping):
-        return all(_finite(item) for item in value.values())
-    if isinstance(value, (list, tuple)):
-        return all(_finite(item) for item in value)
-    return True
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"

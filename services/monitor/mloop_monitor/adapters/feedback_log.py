@@ -1,11 +1,17 @@
-"""The feedback log in Postgres: a batch stored with one statement, feedback that outlived its
-time-to-live taken out, a scenario's feedback deleted, and the scenarios' task types cached.
+"""The feedback log in Postgres: batches stored, feedback that outlived its time-to-live taken
+out, a scenario's feedback deleted, and the scenarios' task types cached.
 
-`store` writes a whole batch with one `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO UPDATE`
-into the daily partitions of `feedback` (made first, as for predictions). The update only
-happens when the incoming `received_at` is not older than the stored one, so the last write wins
-whatever order batches are stored in, and storing the same batch twice gives the same rows:
-the path is idempotent by nature and keeps no processed-message record.
+`FeedbackWriter.store` writes a whole batch into the daily partitions of `feedback` (made first,
+as for predictions) in one statement. Nearly always every row is new, and then the batch goes
+in with COPY (binary, one statement: all or nothing), the fastest way into Postgres. When
+one of its keys is stored already (a batch delivered again after a crash, feedback corrected,
+another replica), COPY fails on the primary key and changes nothing; the batch is then written
+with `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO UPDATE`, whose update only happens when
+the incoming `received_at` is not older than the stored one: the last write wins whatever order
+batches are stored in, and storing the same batch twice gives the same rows. The path is
+idempotent by nature and keeps no processed-message record. After a conflict the next batches
+go straight to the upsert for a while (a replay is a run of such batches), then COPY is tried
+again.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 import asyncpg
 from mloop_common.db.engine import Database
@@ -27,17 +33,21 @@ from mloop_monitor.domain.partitions import FEEDBACK, day_of
 
 # Sent with asyncpg itself (one statement, atomic on its own): this is the hot path, and going
 # around SQLAlchemy's parameter handling makes it a quarter faster.
-INSERT = """
+COLUMNS = ("predicted_at", "scenario_id", "prediction_id", "actual", "received_at", "source")
+UPSERT = """
     INSERT INTO feedback
         (predicted_at, scenario_id, prediction_id, actual, received_at, source)
     SELECT r.predicted_at, r.scenario_id, r.prediction_id, CAST(r.actual AS jsonb),
-           r.received_at, $6
-    FROM unnest($1::timestamptz[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[])
-        AS r(predicted_at, scenario_id, prediction_id, actual, received_at)
+           r.received_at, r.source
+    FROM unnest($1::timestamptz[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[],
+                $6::text[])
+        AS r(predicted_at, scenario_id, prediction_id, actual, received_at, source)
     ON CONFLICT (predicted_at, scenario_id, prediction_id) DO UPDATE
     SET actual = EXCLUDED.actual, received_at = EXCLUDED.received_at, source = EXCLUDED.source
     WHERE EXCLUDED.received_at >= feedback.received_at
 """
+# Batches written with the upsert after one whose COPY met a stored key.
+UPSERT_AFTER_CONFLICT = 20
 
 # Feedback received before `cutoff` whose prediction is not in the log, taken out (locked rows
 # are skipped: another replica's sweep or a write holds them; they are looked at next time).
@@ -77,38 +87,52 @@ class Orphan:
     source: str
 
 
-async def store(
-    db: Database, partitions: Partitions, rows: Sequence[FeedbackRow], *, source: str
-) -> int:
-    """Write the rows (de-duplicated by the caller) with one statement; how many were written
-    (inserted, or updated by a newer write)."""
-    if not rows:
-        return 0
-    days = {day_of(row.predicted_at) for row in rows}
-    await partitions.ensure(db, days, parent=FEEDBACK)
-    try:
-        return await _insert(db, rows, source)
-    except asyncpg.PostgresError as error:
-        if getattr(error, "sqlstate", None) != NO_PARTITION:
-            raise
-    partitions.forget(days, parent=FEEDBACK)  # dropped since we made it (retention): again
-    await partitions.ensure(db, days, parent=FEEDBACK)
-    return await _insert(db, rows, source)
+class FeedbackWriter:
+    """Stores batches of feedback rows (see the module's note): COPY, or the upsert."""
+
+    def __init__(self, db: Database, partitions: Partitions) -> None:
+        self.db, self.partitions = db, partitions
+        self.upserts_left = 0  # batches still to write with the upsert after a conflict
+
+    async def store(self, rows: Sequence[FeedbackRow]) -> int:
+        """Write the rows (de-duplicated by the caller); how many were written (inserted, or
+        updated by a newer write)."""
+        if not rows:
+            return 0
+        days = _days(rows)
+        await self.partitions.ensure(self.db, days, parent=FEEDBACK)
+        try:
+            return await self._write(rows)
+        except asyncpg.PostgresError as error:
+            if getattr(error, "sqlstate", None) != NO_PARTITION:
+                raise
+        # A partition dropped since we made it (retention): make it again.
+        self.partitions.forget(days, parent=FEEDBACK)
+        await self.partitions.ensure(self.db, days, parent=FEEDBACK)
+        return await self._write(rows)
+
+    async def _write(self, rows: Sequence[FeedbackRow]) -> int:
+        async with self.db.engine.connect() as connection:
+            driver = (await connection.get_raw_connection()).driver_connection
+            if self.upserts_left > 0:
+                self.upserts_left -= 1
+            else:
+                try:  # one statement: atomic on its own
+                    status = await driver.copy_records_to_table(
+                        "feedback", records=rows, columns=COLUMNS
+                    )
+                    return int(status.rsplit(" ", 1)[-1])  # "COPY <n>"
+                except asyncpg.UniqueViolationError:
+                    self.upserts_left = UPSERT_AFTER_CONFLICT
+            status = await driver.execute(UPSERT, *zip(*rows, strict=True))
+        return int(status.rsplit(" ", 1)[-1])  # "INSERT 0 <n>"
 
 
-async def _insert(db: Database, rows: Sequence[FeedbackRow], source: str) -> int:
-    async with db.engine.connect() as connection:
-        driver = (await connection.get_raw_connection()).driver_connection
-        status = await driver.execute(
-            INSERT,
-            [row.predicted_at for row in rows],
-            [row.scenario_id for row in rows],
-            [row.prediction_id for row in rows],
-            [row.actual for row in rows],
-            [row.received_at for row in rows],
-            source,
-        )
-    return int(status.rsplit(" ", 1)[-1])  # "INSERT 0 <n>"
+def _days(rows: Sequence[FeedbackRow]) -> set[date]:
+    """The UTC days the rows fall in (most batches: one)."""
+    moments = [row.predicted_at for row in rows]
+    first, last = day_of(min(moments)), day_of(max(moments))
+    return {first} if first == last else {day_of(at) for at in moments}
 
 
 async def take_orphans(session: AsyncSession, *, cutoff: datetime, limit: int) -> list[Orphan]:

@@ -3,13 +3,20 @@ checked, `FeedbackReceived` items checked the same way, and a batch de-duplicate
 
 An item is stored when its prediction id verifies for its scenario (the moment inside the id is
 the row's `predicted_at`, its partition key: no look-up), the prediction is not past retention,
-and the actual is readable for the scenario's task (`mloop_common.ml.live.readable_actual`) and
-storable as jsonb. Everything else is refused with the reason, which goes to the dead-letter topic.
+and the actual is readable for the scenario's task and storable as jsonb
+(`mloop_common.ml.live.checked_actual`, the gateway's check too). Everything else is refused
+with the reason, which goes to the dead-letter topic.
+
+This is the hot path of feedback ingestion (a few microseconds of Python a message is the whole
+budget), so the batch functions take the common case inline and leave every refusal, with its
+precise reason, to the plain per-item functions.
 """
 
 from __future__ import annotations
 
-import math
+import binascii
+import hashlib
+import hmac
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,8 +24,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import orjson
-from mloop_common.ml.live import readable_actual
-from mloop_common.prediction_ids import PredictionIds
+from mloop_common.ml.live import checked_actual, json_kind
 
 API = "api"
 TOPIC = "topic"
@@ -44,12 +50,17 @@ class Refused:
 
 
 class FeedbackRow(NamedTuple):
+    """A row of the `feedback` table, its columns in the table's order (COPY takes it as is)."""
+
     predicted_at: datetime
     scenario_id: uuid.UUID
     prediction_id: str
     actual: str  # JSON text
     received_at: datetime
-    index: int  # place in the batch (to trace a row back to its Kafka record)
+    source: str  # API or TOPIC
+
+
+# --- the bare feedback topic -----------------------------------------------------------------
 
 
 def parse_bare(
@@ -67,7 +78,7 @@ def parse_bare(
         return Refused(index, f"not JSON: {error}")
     if not isinstance(body, dict):
         return Refused(
-            index, f"expected a JSON object, got {_json_type(body)}: {{{', '.join(FIELDS)}}}"
+            index, f"expected a JSON object, got {json_kind(body)}: {{{', '.join(FIELDS)}}}"
         )
     missing = [name for name in FIELDS if name not in body]
     if missing:
@@ -75,7 +86,7 @@ def parse_bare(
     raw_scenario, prediction_id = body["scenario_id"], body["prediction_id"]
     if not isinstance(raw_scenario, str):
         return Refused(
-            index, f"scenario_id must be a string (a UUID), got {_json_type(raw_scenario)}"
+            index, f"scenario_id must be a string (a UUID), got {json_kind(raw_scenario)}"
         )
     scenario_id = uuids.get(raw_scenario)
     if scenario_id is None:
@@ -85,8 +96,42 @@ def parse_bare(
             return Refused(index, f"scenario_id {raw_scenario[:80]!r} is not a UUID")
         uuids[raw_scenario] = scenario_id
     if not isinstance(prediction_id, str):
-        return Refused(index, f"prediction_id must be a string, got {_json_type(prediction_id)}")
+        return Refused(index, f"prediction_id must be a string, got {json_kind(prediction_id)}")
     return Candidate(index, scenario_id, prediction_id, body["actual"], received_at)
+
+
+def parse_records(records: Sequence[Any], now: datetime) -> tuple[list[Candidate], list[Refused]]:
+    """A batch of the feedback topic (Kafka records: `value`, `timestamp` in milliseconds) as
+    candidates and refusals, `index` being the place in `records`. The same answers as
+    `parse_bare` record by record; a well-formed message costs one JSON parse and a few
+    look-ups, anything else goes through `parse_bare` for its reason."""
+    loads = orjson.loads
+    uuids: dict[str, uuid.UUID] = {}
+    moments: dict[int | None, datetime] = {}  # records of a batch share timestamps
+    candidates: list[Candidate] = []
+    refused: list[Refused] = []
+    for index, record in enumerate(records):
+        stamp = record.timestamp
+        received_at = moments.get(stamp)
+        if received_at is None:
+            received_at = moments[stamp] = record_time(stamp, now)
+        value = record.value
+        try:
+            body = loads(value)
+            scenario_id = uuids.get(body["scenario_id"])
+            prediction_id = body["prediction_id"]
+            actual = body["actual"]
+        except (orjson.JSONDecodeError, TypeError, KeyError):
+            scenario_id = None
+        if scenario_id is None or type(prediction_id) is not str:
+            found = parse_bare(index, value, received_at, uuids)
+            if type(found) is Refused:
+                refused.append(found)
+            else:
+                candidates.append(found)
+            continue
+        candidates.append(Candidate(index, scenario_id, prediction_id, actual, received_at))
+    return candidates, refused
 
 
 def record_time(timestamp_ms: int | None, fallback: datetime) -> datetime:
@@ -99,14 +144,71 @@ def record_time(timestamp_ms: int | None, fallback: datetime) -> datetime:
         return fallback
 
 
+# --- signed prediction ids -------------------------------------------------------------------
+
+
+_ID_LENGTH = 32  # characters: 6 bytes of milliseconds, 10 random, an 8-byte tag (base64)
+_BODY, _TAG = 16, 8
+_URLSAFE = bytes.maketrans(b"-_", b"+/")
+_BLOCK = 64  # SHA-256's block: HMAC pads (or hashes) the key to it
+
+
+class SignedIds:
+    """`mloop_common.prediction_ids.PredictionIds.verify`, made for batches: the same answers
+    (a unit test compares them), with HMAC-SHA256's keyed inner and outer states computed once
+    (per scenario for the inner one, which starts with the scenario id) instead of per id."""
+
+    def __init__(self, secret: str) -> None:
+        key = secret.encode()
+        if len(key) > _BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in key))
+        self._outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in key))
+        self._scenarios: dict[uuid.UUID, Any] = {}
+
+    def verify(self, scenario_id: uuid.UUID, prediction_id: str) -> datetime | None:
+        """The moment the id was issued at, or None when it was not issued for this scenario
+        with this secret."""
+        if type(prediction_id) is not str or len(prediction_id) != _ID_LENGTH:
+            return None
+        try:
+            raw = binascii.a2b_base64(prediction_id.encode("ascii").translate(_URLSAFE))
+        except (ValueError, UnicodeEncodeError):
+            return None
+        if len(raw) != _BODY + _TAG:
+            return None
+        inner = self._scenarios.get(scenario_id)
+        if inner is None:
+            if len(self._scenarios) >= 10_000:  # ids of many scenarios: start again
+                self._scenarios.clear()
+            inner = self._scenarios[scenario_id] = self._inner.copy()
+            inner.update(scenario_id.bytes)
+        inner = inner.copy()
+        inner.update(raw[:_BODY])
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        if not hmac.compare_digest(outer.digest()[:_TAG], raw[_BODY:]):
+            return None
+        return datetime.fromtimestamp(int.from_bytes(raw[:6], "big") / 1000, UTC)
+
+
+# --- the check -------------------------------------------------------------------------------
+
+
 class FeedbackCheck:
     """Checks candidates against the ids this deployment signs and the scenarios' tasks."""
 
-    def __init__(self, ids: PredictionIds) -> None:
-        self.ids = ids
+    def __init__(self, secret: str) -> None:
+        self.ids = SignedIds(secret)
 
     def row(
-        self, candidate: Candidate, task_type: str | None, *, horizon: datetime
+        self,
+        candidate: Candidate,
+        task_type: str | None,
+        *,
+        horizon: datetime,
+        source: str = TOPIC,
     ) -> FeedbackRow | Refused:
         """The row to store, or why not. `task_type` None: no such scenario. `horizon`: the
         oldest prediction moment retention still keeps."""
@@ -127,40 +229,55 @@ class FeedbackCheck:
                 f"{predicted_at.isoformat()}, before {horizon.isoformat()}",
             )
         try:
-            readable_actual(task_type, candidate.actual)
-            text = json_text(candidate.actual)
+            text = checked_actual(task_type, candidate.actual)
         except ValueError as error:
             return Refused(index, f"wrong type for a {task_type} model: {error}")
         return FeedbackRow(
-            predicted_at=predicted_at,
-            scenario_id=scenario_id,
-            prediction_id=candidate.prediction_id,
-            actual=text,
-            received_at=candidate.received_at,
-            index=index,
+            predicted_at, scenario_id, candidate.prediction_id, text, candidate.received_at, source
         )
 
+    def rows(
+        self,
+        candidates: Iterable[Candidate],
+        tasks: Mapping[uuid.UUID, str],
+        *,
+        horizon: datetime,
+        source: str,
+    ) -> tuple[list[FeedbackRow], list[Refused]]:
+        """`row` for each candidate (`tasks`: the task type of each known scenario): the rows
+        to store and the refusals, both in the candidates' order. The common case inline."""
+        verify, checked = self.ids.verify, checked_actual
+        rows: list[FeedbackRow] = []
+        refused: list[Refused] = []
+        for candidate in candidates:
+            _, scenario_id, prediction_id, actual, received_at = candidate
+            task_type = tasks.get(scenario_id)
+            predicted_at = None if task_type is None else verify(scenario_id, prediction_id)
+            if predicted_at is not None and predicted_at >= horizon:
+                try:
+                    text = checked(task_type, actual)
+                except ValueError:
+                    pass
+                else:
+                    rows.append(
+                        FeedbackRow(
+                            predicted_at, scenario_id, prediction_id, text, received_at, source
+                        )
+                    )
+                    continue
+            found = self.row(candidate, task_type, horizon=horizon, source=source)
+            if type(found) is Refused:
+                refused.append(found)
+            else:  # pragma: no cover - the inline path and `row` agree
+                rows.append(found)
+        return rows, refused
 
-def json_text(actual: Any) -> str:
-    """The actual as JSON text jsonb takes, or ValueError: no NaN or infinity, no NUL."""
-    if type(actual) is str:  # the common case first, without the general walk
-        if "\x00" in actual:
-            raise ValueError("text must not contain the NUL character")
-        return orjson.dumps(actual).decode()
-    if not _finite(actual):
-        raise ValueError("numbers must be finite (no NaN or Infinity)")
-    try:
-        text = orjson.dumps(actual).decode()
-    except orjson.JSONEncodeError as error:  # an integer beyond 64 bits, say
-        raise ValueError(f"not storable as JSON: {error}") from None
-    if "\\u0000" in text:
-        raise ValueError("text must not contain the NUL character")
-    return text
 
-
-def latest(rows: Iterable[FeedbackRow]) -> list[FeedbackRow]:
+def latest(rows: Sequence[FeedbackRow]) -> list[FeedbackRow]:
     """One row per (scenario, prediction): the one received last (the later one in the batch on
     a tie). One statement cannot update a row twice, and the last write wins anyway."""
+    if len({row.prediction_id for row in rows}) == len(rows):  # the common case: no repeats
+        return list(rows)
     best: dict[tuple[uuid.UUID, str], FeedbackRow] = {}
     for row in rows:
         key = (row.scenario_id, row.prediction_id)
@@ -188,27 +305,3 @@ def bare_payload(scenario_id: uuid.UUID, prediction_id: str, actual_json: str) -
 
 def ttl_reason(prediction_id: str, ttl: float) -> str:
     return f"no prediction {prediction_id} was logged within {ttl:g} s"
-
-
-def _finite(value: Any) -> bool:
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, Mapping):
-        return all(_finite(item) for item in value.values())
-    if isinstance(value, (list, tuple)):
-        return all(_finite(item) for item in value)
-    return True
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
