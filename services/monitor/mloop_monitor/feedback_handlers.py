@@ -10,7 +10,6 @@ arrives. Only feedback still alone after `feedback_ttl` is dead-lettered (and re
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import logging
 import uuid
@@ -121,16 +120,6 @@ async def _check(
     )
     oldest = horizon(now, feedback.monitor.settings.retention_days)
     return feedback.check.rows(candidates, tasks, horizon=oldest, source=source)
-
-
-async def freeze_heap() -> None:
-    """Start-up: move what start-up allocated (libraries, clients) out of the cyclic garbage
-    collector's sight. The feedback path keeps tens of thousands of small objects alive per
-    batch, which makes the collector's full passes frequent; each walked every long-lived object
-    of the process (hundreds of thousands), costing the monitor more than half its ingestion
-    rate. Frozen objects are still freed by reference counting."""
-    gc.collect()
-    gc.freeze()
 
 
 # --- the time-to-live sweep ------------------------------------------------------------------

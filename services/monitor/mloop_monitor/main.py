@@ -7,7 +7,6 @@ from mloop_common.prediction_ids import PredictionIds
 from mloop_common.runtime import ServiceRuntime
 from mloop_common.settings import Settings
 
-from mloop_monitor import feedback_handlers
 from mloop_monitor.context import SERVICE, Monitor
 from mloop_monitor.entrypoints import feedback_messages, messages, retention
 from mloop_monitor.window_handlers import WindowWatch
@@ -22,7 +21,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime.add_loop(lambda: retention.sweep_orphan_feedback(monitor))
     runtime.add_loop(lambda: retention.drop_expired_partitions(monitor))
     runtime.add_loop(WindowWatch(monitor).run)
-    runtime.add_startup(feedback_handlers.freeze_heap)  # the last start-up step
     app = runtime.create_app(title="MLoop monitor")
     app.state.monitor = monitor
     return app

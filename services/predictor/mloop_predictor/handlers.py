@@ -13,7 +13,6 @@ cannot transform are refused with 422, each named with the reason.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 import uuid
@@ -270,14 +269,6 @@ async def load_all(ctx: Predictor) -> None:
         ctx.deployments.apply(scenario_id, state)
     await ctx.deployments.settle()
     log.info("serving %d scenarios", len(ctx.deployments.entries))
-
-
-async def freeze_heap() -> None:
-    """Move everything allocated by start-up (libraries, models) out of the garbage collector's
-    sight: a full collection then walks only what requests allocate, instead of pausing every
-    request for tens of milliseconds to re-examine millions of long-lived objects."""
-    gc.collect()
-    gc.freeze()
 
 
 def on_deployment(ctx: Predictor, scenario_id: uuid.UUID | None, state: DeploymentState) -> None:

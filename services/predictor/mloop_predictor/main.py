@@ -59,7 +59,6 @@ def create_app(settings: Settings | None = None) -> http.PredictLane:
     runtime.broker.include_router(messages.build_router(ctx))
     runtime.add_startup(lambda: ctx.keyring.load(runtime.db))
     runtime.add_startup(lambda: handlers.load_all(ctx))
-    runtime.add_startup(handlers.freeze_heap)
     runtime.add_loop(
         lambda: ctx.keyring.keep_fresh(runtime.db, interval=settings.key_refresh_interval)
     )

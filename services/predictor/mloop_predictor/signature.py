@@ -25,23 +25,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
+from mloop_common.ml.live import json_kind
 
 _NUMBER = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*")
 _FLAG_WORDS = frozenset({"true", "t", "yes", "y", "1", "1.0", "false", "f", "no", "n", "0", "0.0"})
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
 
 
 def check_numeric(value: Any) -> str | None:
@@ -52,7 +39,7 @@ def check_numeric(value: Any) -> str | None:
         if _NUMBER.fullmatch(value):
             return None
         return f"{_short(value)} is not a number"
-    return f"expected a number, got {_json_kind(value)}"
+    return f"expected a number, got {json_kind(value)}"
 
 
 def number(value: Any) -> float:
@@ -70,26 +57,26 @@ def check_boolean(value: Any) -> str | None:
         if value.strip().lower() in _FLAG_WORDS:
             return None
         return f"{_short(value)} is not a boolean (true/false, yes/no, 1/0)"
-    return f"expected a boolean, got {_json_kind(value)}"
+    return f"expected a boolean, got {json_kind(value)}"
 
 
 def check_categorical(value: Any) -> str | None:
     if value is None or isinstance(value, (str, int, float)):  # bool is an int
         return None
-    return f"expected a category (string or number), got {_json_kind(value)}"
+    return f"expected a category (string or number), got {json_kind(value)}"
 
 
 def check_text(value: Any) -> str | None:
     if value is None or (isinstance(value, (str, int, float)) and not isinstance(value, bool)):
         return None
-    return f"expected text, got {_json_kind(value)}"
+    return f"expected text, got {json_kind(value)}"
 
 
 def check_datetime(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        return f"expected a date/time string (ISO 8601), got {_json_kind(value)}"
+        return f"expected a date/time string (ISO 8601), got {json_kind(value)}"
     parsed = pd.to_datetime(pd.Series([value], dtype=object), errors="coerce", utc=True)
     if parsed.isna().iloc[0]:
         return f"{_short(value)} cannot be read as a date/time"
@@ -124,7 +111,7 @@ def check_records(
     for position, record in enumerate(records):
         if type(record) is not dict:
             errors.append(
-                error(position, None, f"a record must be an object, not {_json_kind(record)}")
+                error(position, None, f"a record must be an object, not {json_kind(record)}")
             )
             continue
         for name, check in checks:

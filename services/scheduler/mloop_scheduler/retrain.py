@@ -20,6 +20,7 @@ from typing import Any
 from mloop_common import outbox
 from mloop_common.db import serving_reads
 from mloop_common.db.catalog import DatasetVersion, Scenario
+from mloop_common.db.catalog_reads import latest_dataset
 from mloop_common.db.run_specs import NoRetrain, retrain_spec
 from mloop_common.db.training import ModelVersion, Run
 from mloop_common.db.triggers import DUPLICATE, FAILED, KINDS, STARTED, TriggerFiring
@@ -86,12 +87,7 @@ async def start_retrain(
     trained_on = await session.get(DatasetVersion, champion.dataset_id)
     if trained_on is None:
         return Skipped(f"the champion's dataset version {champion.dataset_id} is gone")
-    latest = await session.scalar(
-        select(DatasetVersion)
-        .where(DatasetVersion.scenario_id == scenario_id, DatasetVersion.path == trained_on.path)
-        .order_by(DatasetVersion.version.desc())
-        .limit(1)
-    )
+    latest = await latest_dataset(session, scenario_id, trained_on.path)
     assert latest is not None  # trained_on is one
     facts = {
         "champion_model_id": str(champion.id),

@@ -25,6 +25,21 @@ app = typer.Typer(
 
 ScenarioId = Annotated[str, typer.Argument(help="The scenario's id.")]
 TriggerId = Annotated[str, typer.Argument(help="The trigger's id.")]
+# The config options of `create` and `update`, by kind.
+Cron = Annotated[str | None, typer.Option(help="schedule: 5 or 6 cron fields.")]
+Timezone = Annotated[str | None, typer.Option(help="schedule: IANA time zone.")]
+Features = Annotated[
+    list[str] | None, typer.Option("--feature", help="drift: a feature; repeat for several.")
+]
+MinShare = Annotated[float | None, typer.Option(help="drift: share of features.")]
+Metric = Annotated[str | None, typer.Option(help="performance: the live metric.")]
+Comparison = Annotated[str | None, typer.Option(help="performance: lt, le, gt or ge.")]
+Threshold = Annotated[float | None, typer.Option(help="performance: the threshold.")]
+MinFeedback = Annotated[int | None, typer.Option(help="performance: labelled predictions needed.")]
+DataPath = Annotated[str | None, typer.Option(help="new_data: the data path to watch.")]
+Cooldown = Annotated[
+    float | None, typer.Option(help="Seconds before it may start another retrain.")
+]
 
 TRIGGER_FIELDS = [
     ("ID", "id"),
@@ -107,22 +122,16 @@ def create(
     name: Annotated[str, typer.Argument(help="A name for the trigger.")],
     kind: Annotated[str, typer.Option(help="schedule, drift, performance or new_data.")],
     config: Annotated[str | None, typer.Option(help="The whole config as JSON.")] = None,
-    cron: Annotated[str | None, typer.Option(help="schedule: 5 or 6 cron fields.")] = None,
-    timezone: Annotated[str | None, typer.Option(help="schedule: IANA time zone.")] = None,
-    feature: Annotated[
-        list[str] | None, typer.Option("--feature", help="drift: a feature; repeat for several.")
-    ] = None,
-    min_share: Annotated[float | None, typer.Option(help="drift: share of features.")] = None,
-    metric: Annotated[str | None, typer.Option(help="performance: the live metric.")] = None,
-    comparison: Annotated[str | None, typer.Option(help="performance: lt, le, gt or ge.")] = None,
-    threshold: Annotated[float | None, typer.Option(help="performance: the threshold.")] = None,
-    min_feedback: Annotated[
-        int | None, typer.Option(help="performance: labelled predictions needed.")
-    ] = None,
-    path: Annotated[str | None, typer.Option(help="new_data: the data path to watch.")] = None,
-    cooldown: Annotated[
-        float | None, typer.Option(help="Seconds before it may start another retrain.")
-    ] = None,
+    cron: Cron = None,
+    timezone: Timezone = None,
+    feature: Features = None,
+    min_share: MinShare = None,
+    metric: Metric = None,
+    comparison: Comparison = None,
+    threshold: Threshold = None,
+    min_feedback: MinFeedback = None,
+    path: DataPath = None,
+    cooldown: Cooldown = None,
     disabled: Annotated[bool, typer.Option("--disabled", help="Create it switched off.")] = False,
 ) -> None:
     """Create a trigger."""
@@ -158,22 +167,16 @@ def update(
     trigger_id: TriggerId,
     name: Annotated[str | None, typer.Option(help="A new name.")] = None,
     config: Annotated[str | None, typer.Option(help="The whole new config as JSON.")] = None,
-    cron: Annotated[str | None, typer.Option(help="schedule: 5 or 6 cron fields.")] = None,
-    timezone: Annotated[str | None, typer.Option(help="schedule: IANA time zone.")] = None,
-    feature: Annotated[
-        list[str] | None, typer.Option("--feature", help="drift: a feature; repeat for several.")
-    ] = None,
-    min_share: Annotated[float | None, typer.Option(help="drift: share of features.")] = None,
-    metric: Annotated[str | None, typer.Option(help="performance: the live metric.")] = None,
-    comparison: Annotated[str | None, typer.Option(help="performance: lt, le, gt or ge.")] = None,
-    threshold: Annotated[float | None, typer.Option(help="performance: the threshold.")] = None,
-    min_feedback: Annotated[
-        int | None, typer.Option(help="performance: labelled predictions needed.")
-    ] = None,
-    path: Annotated[str | None, typer.Option(help="new_data: the data path to watch.")] = None,
-    cooldown: Annotated[
-        float | None, typer.Option(help="Seconds before it may start another retrain.")
-    ] = None,
+    cron: Cron = None,
+    timezone: Timezone = None,
+    feature: Features = None,
+    min_share: MinShare = None,
+    metric: Metric = None,
+    comparison: Comparison = None,
+    threshold: Threshold = None,
+    min_feedback: MinFeedback = None,
+    path: DataPath = None,
+    cooldown: Cooldown = None,
     enabled: Annotated[
         bool | None, typer.Option("--enable/--disable", help="Switch it on or off.")
     ] = None,

@@ -9,6 +9,7 @@ from typing import Any
 
 from mloop_common import outbox
 from mloop_common.db.catalog import DatasetVersion, Scenario
+from mloop_common.db.catalog_reads import latest_dataset
 from mloop_common.db.paging import Position
 from mloop_common.db.run_specs import build_spec
 from mloop_common.db.training import Experiment, RunLog, RunRequest
@@ -18,7 +19,6 @@ from mloop_common.keyring import Grant
 from mloop_common.messages.commands import TrainModel
 from mloop_common.problems import Problem, not_found
 from mloop_common.tasks import TARGET_OPTIONAL
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mloop_gateway.context import SERVICE, Gateway
@@ -98,15 +98,7 @@ async def _default_dataset(session: AsyncSession, scenario: Scenario) -> Dataset
         raise Problem(
             409, "Nothing to train on", "The scenario has no " + " and no ".join(missing) + "."
         )
-    dataset = await session.scalar(
-        select(DatasetVersion)
-        .where(
-            DatasetVersion.scenario_id == scenario.id,
-            DatasetVersion.path == scenario.default_data_path,
-        )
-        .order_by(DatasetVersion.version.desc())
-        .limit(1)
-    )
+    dataset = await latest_dataset(session, scenario.id, scenario.default_data_path)
     if dataset is None:
         raise Problem(
             409, "Nothing to train on", f"No data is stored at {scenario.default_data_path!r}."

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from mloop_common import outbox
 from mloop_common.db.catalog import DatasetVersion, FeatureSet, Scenario
+from mloop_common.db.catalog_reads import latest_dataset
 from mloop_common.db.paging import Position, newest_first
 from mloop_common.db.training import Experiment, ModelConfig
 from mloop_common.db.training_reads import active_runs
@@ -152,12 +153,7 @@ async def _check_defaults(
         if target is not None:
             raise invalid(["body", "default_target"], "set default_data_path with the target")
         return
-    latest = await session.scalar(
-        select(DatasetVersion)
-        .where(DatasetVersion.scenario_id == scenario_id, DatasetVersion.path == path)
-        .order_by(DatasetVersion.version.desc())
-        .limit(1)
-    )
+    latest = await latest_dataset(session, scenario_id, path)
     if latest is None:
         raise invalid(["body", "default_data_path"], f"the scenario has no data at {path!r}")
     if target is not None and target not in {column["name"] for column in latest.columns}:

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mloop_common.db import serving_reads
-from mloop_common.db.catalog import DatasetVersion, FeatureSet, Scenario
+from mloop_common.db.catalog import FeatureSet, Scenario
+from mloop_common.db.catalog_reads import latest_dataset
 from mloop_common.db.paging import Position
 from mloop_common.db.triggers import (
     DRIFT,
@@ -107,15 +108,7 @@ async def known_features(session: AsyncSession, scenario: Scenario) -> set[str]:
     for feature_set in feature_sets:
         names |= {str(name) for name in feature_set.features or []}
     if scenario.default_data_path is not None:
-        latest = await session.scalar(
-            select(DatasetVersion)
-            .where(
-                DatasetVersion.scenario_id == scenario.id,
-                DatasetVersion.path == scenario.default_data_path,
-            )
-            .order_by(DatasetVersion.version.desc())
-            .limit(1)
-        )
+        latest = await latest_dataset(session, scenario.id, scenario.default_data_path)
         if latest is not None:
             names |= {
                 str(column["name"])

@@ -14,9 +14,6 @@ precise reason, to the plain per-item functions.
 
 from __future__ import annotations
 
-import binascii
-import hashlib
-import hmac
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +22,7 @@ from typing import Any, NamedTuple
 
 import orjson
 from mloop_common.ml.live import checked_actual, json_kind
+from mloop_common.prediction_ids import PredictionIds
 
 API = "api"
 TOPIC = "topic"
@@ -144,55 +142,6 @@ def record_time(timestamp_ms: int | None, fallback: datetime) -> datetime:
         return fallback
 
 
-# --- signed prediction ids -------------------------------------------------------------------
-
-
-_ID_LENGTH = 32  # characters: 6 bytes of milliseconds, 10 random, an 8-byte tag (base64)
-_BODY, _TAG = 16, 8
-_URLSAFE = bytes.maketrans(b"-_", b"+/")
-_BLOCK = 64  # SHA-256's block: HMAC pads (or hashes) the key to it
-
-
-class SignedIds:
-    """`mloop_common.prediction_ids.PredictionIds.verify`, made for batches: the same answers
-    (a unit test compares them), with HMAC-SHA256's keyed inner and outer states computed once
-    (per scenario for the inner one, which starts with the scenario id) instead of per id."""
-
-    def __init__(self, secret: str) -> None:
-        key = secret.encode()
-        if len(key) > _BLOCK:
-            key = hashlib.sha256(key).digest()
-        key = key.ljust(_BLOCK, b"\0")
-        self._inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in key))
-        self._outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in key))
-        self._scenarios: dict[uuid.UUID, Any] = {}
-
-    def verify(self, scenario_id: uuid.UUID, prediction_id: str) -> datetime | None:
-        """The moment the id was issued at, or None when it was not issued for this scenario
-        with this secret."""
-        if type(prediction_id) is not str or len(prediction_id) != _ID_LENGTH:
-            return None
-        try:
-            raw = binascii.a2b_base64(prediction_id.encode("ascii").translate(_URLSAFE))
-        except (ValueError, UnicodeEncodeError):
-            return None
-        if len(raw) != _BODY + _TAG:
-            return None
-        inner = self._scenarios.get(scenario_id)
-        if inner is None:
-            if len(self._scenarios) >= 10_000:  # ids of many scenarios: start again
-                self._scenarios.clear()
-            inner = self._scenarios[scenario_id] = self._inner.copy()
-            inner.update(scenario_id.bytes)
-        inner = inner.copy()
-        inner.update(raw[:_BODY])
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        if not hmac.compare_digest(outer.digest()[:_TAG], raw[_BODY:]):
-            return None
-        return datetime.fromtimestamp(int.from_bytes(raw[:6], "big") / 1000, UTC)
-
-
 # --- the check -------------------------------------------------------------------------------
 
 
@@ -200,7 +149,7 @@ class FeedbackCheck:
     """Checks candidates against the ids this deployment signs and the scenarios' tasks."""
 
     def __init__(self, secret: str) -> None:
-        self.ids = SignedIds(secret)
+        self.ids = PredictionIds(secret)
 
     def row(
         self,

@@ -140,18 +140,6 @@ async def dataset(session: AsyncSession, dataset_id: uuid.UUID) -> DatasetVersio
     return await session.get(DatasetVersion, dataset_id)
 
 
-async def latest_dataset(
-    session: AsyncSession, scenario_id: uuid.UUID, path: str
-) -> DatasetVersion | None:
-    """The newest version stored at the scenario's data path."""
-    return await session.scalar(
-        select(DatasetVersion)
-        .where(DatasetVersion.scenario_id == scenario_id, DatasetVersion.path == path)
-        .order_by(DatasetVersion.version.desc())
-        .limit(1)
-    )
-
-
 async def prepared_version(
     session: AsyncSession, scenario_id: uuid.UUID, path: str, sha256: str
 ) -> DatasetVersion | None:

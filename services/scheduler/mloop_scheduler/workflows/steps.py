@@ -18,6 +18,7 @@ from typing import Any
 
 from mloop_common import outbox
 from mloop_common.db.catalog import DatasetVersion, Scenario
+from mloop_common.db.catalog_reads import latest_dataset
 from mloop_common.db.workflow_runs import WorkflowRun, WorkflowStep
 from mloop_common.features import check_feature_set, usable_features
 from mloop_common.messages.commands import (
@@ -129,7 +130,7 @@ async def prepare(context: StepContext) -> StepOutcome:
         )
     source_id = _produced_upstream(context, path)
     if source_id is None:
-        source = await adapters.latest_dataset(context.session, scenario.id, path)
+        source = await latest_dataset(context.session, scenario.id, path)
         if source is None:
             return Failed(f"no data is stored at {path!r}")
         source_id = source.id
@@ -222,9 +223,7 @@ async def _training_data(context: StepContext, scenario: Scenario) -> DatasetVer
     if path:
         made = _produced_upstream(context, path)
         found = await (
-            adapters.dataset(session, made)
-            if made
-            else adapters.latest_dataset(session, scenario.id, path)
+            adapters.dataset(session, made) if made else latest_dataset(session, scenario.id, path)
         )
         return found or Failed(f"no data is stored at {path!r}")
     upstream = context.output_of_nearest(DATA_PREPROCESSING)
@@ -234,7 +233,7 @@ async def _training_data(context: StepContext, scenario: Scenario) -> DatasetVer
         return found or Failed(f"the dataset step {name!r} made is gone")
     if scenario.default_data_path is None:
         return Failed("no preprocessing step precedes it and the scenario has no default data")
-    found = await adapters.latest_dataset(session, scenario.id, scenario.default_data_path)
+    found = await latest_dataset(session, scenario.id, scenario.default_data_path)
     return found or Failed(f"no data is stored at {scenario.default_data_path!r}")
 
 
