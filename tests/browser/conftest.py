@@ -83,8 +83,11 @@ class PageProblems:
 
     def on_request_failed(self, request) -> None:  # type: ignore[no-untyped-def]
         failure = request.failure or ""
-        if "ERR_ABORTED" in failure and (self._is_api(request.url) or request.method != "GET"):
-            return  # a fetch cut short by leaving the page
+        if "ERR_ABORTED" in failure:
+            # Cancelled by the browser itself (the page navigated away mid-load, e.g. from a
+            # favicon or a fetch): no fault of the server. A missing asset answers 404 and a
+            # broken server another net:: error; both are caught.
+            return
         self.found.append(f"request failed: {request.method} {request.url} {failure}")
 
     def on_response(self, response) -> None:  # type: ignore[no-untyped-def]
