@@ -109,7 +109,13 @@ def test_define_run_compare_and_promote(
     page.locator("#back-link").click()
     page.wait_for_url(re.compile(r"/experiments/"))
     page.locator("#run-experiment").click()
-    page.locator("#run-status a").click()
+    started = page.locator("#run-status a")
+    try:
+        started.wait_for(timeout=60_000)
+    except Exception as error:  # Playwright's timeout: say what the page said instead
+        status = page.locator("#run-status").inner_text()
+        raise AssertionError(f"no second run started; the page says {status!r}") from error
+    started.click()
     page.wait_for_url(re.compile(r"/runs/"))
     second_run = wait_for_run_end(page)
     assert second_run != first_run

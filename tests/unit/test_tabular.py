@@ -572,6 +572,7 @@ def test_inspecting_and_profiling_never_import_pandas() -> None:
         "tabular.profile_csv(io.BytesIO(data), encoding='utf-8', delimiter=',')\n"
         "tabular.preview_csv(io.BytesIO(data), encoding='utf-8', delimiter=',', rows=1)\n"
         "assert 'pandas' not in sys.modules\n"
+        "import os; sys.stdout.flush(); os._exit(0)\n"  # pyarrow's threads once aborted at exit
     )
     subprocess.run([sys.executable, "-c", script], check=True)
 
